@@ -1,0 +1,196 @@
+// Request, reply and event envelopes of the bus (ARCHITECTURE.md "The bus").
+//
+//   chat.guild.<shard>      GuildRequest  -> GuildReply     gatewayd -> guildd
+//   chat.store.<shard>      StoreRequest  -> StoreReply     guildd -> stored
+//   chat.evt.guild.<id>     Event                           guildd -> gatewayd (and pushd)
+//   chat.evt.user.<id>      Event                           guildd -> gatewayd
+//
+// Each envelope is one flat msgpack map with a version `v` and an `op` (or `t`) naming
+// the operation; the comment on each op says which fields it reads and which it fills.
+// Fields an op does not use stay at their defaults and cost a few bytes.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "chat/proto/model.hpp"
+
+namespace chat::proto {
+
+// ---------------------------------------------------------------------------------------
+// gatewayd -> guildd. Every request carries the caller's raw token; guildd authenticates
+// it (tokens are stored only as SHA-256 hashes), checks membership and permissions, and
+// executes, all in one round trip. Admin ops need a user with `admin`.
+//
+// op                  reads                                     fills
+// auth                token                                     user
+// guilds.mine         token                                     guilds, channels, members
+//                                                               (every guild of the user,
+//                                                               with its channels+members)
+// msg.create          channel_id, content, nonce, flag (tts),   messages[0]
+//                     ref_message_id, ref_channel_id
+// msg.list            channel_id, before|after|around, limit    messages (newest first)
+// msg.get             channel_id, message_id                    messages[0]
+// msg.edit            channel_id, message_id, content           messages[0]
+// msg.delete          channel_id, message_id                    -
+// msg.bulk_delete     channel_id, ids (2-100)                   -
+// typing              channel_id                                -
+// guild.create        name                                      guilds[0], channels
+// guild.get           guild_id                                  guilds[0], channels
+// guild.patch         guild_id, name                            guilds[0]
+// guild.delete        guild_id                                  -
+// guild.list          - (admin: all guilds; else the user's)    guilds
+// channel.create      guild_id, name, type                      channels[0]
+// channel.get         channel_id                                channels[0]
+// channel.patch       channel_id, name, topic                   channels[0]
+// channel.delete      channel_id                                channels[0]
+// channel.list        guild_id                                  channels
+// member.list         guild_id, limit, after                    members
+// member.get          guild_id, user_id                         members[0]
+// member.add          guild_id, user_id (admin or owner)        members[0]
+// member.remove       guild_id, user_id (admin, owner or self)  -
+// member.search       guild_id, name (prefix), limit            members
+// user.get            user_id (0 = the caller)                  users[0]
+// user.find           name                                      users[0]
+// user.create         name, flag (bot)            [admin]       users[0], token
+// user.list           -                           [admin]       users
+// token.create        user_id                     [admin]       users[0], token
+// token.revoke        user_id                     [admin]       -
+// dm.open             user_id (recipient)                       channels[0]
+// ---------------------------------------------------------------------------------------
+struct GuildRequest {
+  int v = kSchemaVersion;
+  std::string op;
+  std::string token;
+  uint64_t guild_id = 0, channel_id = 0, message_id = 0, user_id = 0;
+  std::string name, content, nonce, topic;
+  bool flag = false;
+  int type = 0;
+  uint64_t before = 0, after = 0, around = 0;
+  int limit = 0;
+  std::vector<uint64_t> ids;
+  uint64_t ref_message_id = 0, ref_channel_id = 0;
+  MSGPACK_DEFINE_MAP(v, op, token, guild_id, channel_id, message_id, user_id, name, content,
+                     nonce, topic, flag, type, before, after, around, limit, ids,
+                     ref_message_id, ref_channel_id)
+};
+
+// `status` is the HTTP status gatewayd answers with (200, 204, 400, 401, 403, 404, 503);
+// `code` the Discord JSON error code (0 when ok); `message` the human text; `errors` an
+// optional field path for 50035 (e.g. "content").
+struct GuildReply {
+  int v = kSchemaVersion;
+  int status = 200;
+  int code = 0;
+  std::string message;
+  std::string errors;
+  std::vector<User> users;
+  std::string token;
+  std::vector<Guild> guilds;
+  std::vector<Channel> channels;
+  std::vector<Member> members;
+  std::vector<Message> messages;
+  MSGPACK_DEFINE_MAP(v, status, code, message, errors, users, token, guilds, channels, members,
+                     messages)
+};
+
+// Discord JSON error codes (PROTOCOL.md "REST").
+enum ErrorCode : int {
+  kUnknownChannel = 10003,
+  kUnknownGuild = 10004,
+  kUnknownMember = 10007,
+  kUnknownMessage = 10008,
+  kUnknownUser = 10013,
+  kUnauthorized = 40001,
+  kMissingAccess = 50001,
+  kEmptyMessage = 50006,
+  kMissingPermissions = 50013,
+  kInvalidFormBody = 50035,
+  kInvalidJson = 50109,
+};
+
+// ---------------------------------------------------------------------------------------
+// guildd -> stored. Messages live under channel|bucket|id keys (stored's business);
+// directory records are opaque key/value pairs that guildd encodes.
+//
+// op            reads                                         fills
+// msg.append    messages (1..n; ids assigned by guildd)       -  (answered once durable)
+// msg.page      channel_id, before|after|around, limit        messages (newest first)
+// msg.get       channel_id, message_id                        messages[0] or status 404
+// msg.put       messages[0] (must exist: edit in place)       messages[0] or status 404
+// msg.delete    channel_id, ids                               count (how many existed)
+// dir.put       entries (key, value)                          -  (answered once durable)
+// dir.del       keys                                          -  (answered once durable)
+// dir.get       keys[0]                                       entries[0] or status 404
+// dir.scan      prefix, limit (0 = all)                       entries (key order)
+// stats         channel_id (0 = all)                          text (JSON for operators)
+// ---------------------------------------------------------------------------------------
+struct DirEntry {
+  std::string key;
+  std::string value;
+  MSGPACK_DEFINE_MAP(key, value)
+};
+
+struct StoreRequest {
+  int v = kSchemaVersion;
+  std::string op;
+  uint64_t channel_id = 0, message_id = 0;
+  uint64_t before = 0, after = 0, around = 0;
+  int limit = 0;
+  std::vector<Message> messages;
+  std::vector<uint64_t> ids;
+  std::vector<DirEntry> entries;
+  std::vector<std::string> keys;
+  std::string prefix;
+  MSGPACK_DEFINE_MAP(v, op, channel_id, message_id, before, after, around, limit, messages, ids,
+                     entries, keys, prefix)
+};
+
+// status: 200 ok, 400 bad request, 404 not found, 500 storage error.
+struct StoreReply {
+  int v = kSchemaVersion;
+  int status = 200;
+  std::string error;
+  std::vector<Message> messages;
+  std::vector<DirEntry> entries;
+  uint64_t count = 0;
+  std::string text;
+  MSGPACK_DEFINE_MAP(v, status, error, messages, entries, count, text)
+};
+
+// ---------------------------------------------------------------------------------------
+// Events, published by guildd after the change is durable.
+//
+// t                    on                    fields
+// MESSAGE_CREATE       chat.evt.guild.<g>    message
+//                      (DM: chat.evt.user.<u> for each recipient)
+// MESSAGE_UPDATE       same                  message
+// MESSAGE_DELETE       same                  guild_id, channel_id, ids[0]
+// MESSAGE_DELETE_BULK  same                  guild_id, channel_id, ids
+// TYPING_START         same                  guild_id, channel_id, user_id, ts_ms, member
+// CHANNEL_CREATE/UPDATE/DELETE  guild        channel
+// GUILD_UPDATE         guild                 guild
+// GUILD_DELETE         guild                 guild_id
+// GUILD_MEMBER_ADD     guild                 guild_id, member
+// GUILD_MEMBER_REMOVE  guild                 guild_id, member (user fields)
+// GUILD_CREATE         chat.evt.user.<u>     guild, channels, members (the user joined it)
+// GUILD_DELETE         chat.evt.user.<u>     guild_id (the user left or was removed)
+// ---------------------------------------------------------------------------------------
+struct Event {
+  int v = kSchemaVersion;
+  std::string t;
+  uint64_t guild_id = 0, channel_id = 0, user_id = 0;
+  uint64_t ts_ms = 0;
+  Message message;
+  Channel channel;
+  Guild guild;
+  Member member;
+  std::vector<Channel> channels;
+  std::vector<Member> members;
+  std::vector<uint64_t> ids;
+  MSGPACK_DEFINE_MAP(v, t, guild_id, channel_id, user_id, ts_ms, message, channel, guild, member,
+                     channels, members, ids)
+};
+
+}  // namespace chat::proto

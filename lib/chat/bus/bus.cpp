@@ -26,11 +26,16 @@ void global_init() {
 
 const char* to_string(Status s) {
   switch (s) {
-    case Status::ok: return "ok";
-    case Status::timeout: return "timeout";
-    case Status::no_responders: return "no_responders";
-    case Status::disconnected: return "disconnected";
-    case Status::error: return "error";
+    case Status::ok:
+      return "ok";
+    case Status::timeout:
+      return "timeout";
+    case Status::no_responders:
+      return "no_responders";
+    case Status::disconnected:
+      return "disconnected";
+    case Status::error:
+      return "error";
   }
   return "error";
 }
@@ -125,7 +130,9 @@ void Bus::Impl::on_nats_msg(natsConnection*, natsSubscription*, natsMsg* msg, vo
   if (was_empty) event_active(self->wake, EV_READ, 0);
 }
 
-void Bus::Impl::on_wake(evutil_socket_t, short, void* arg) { static_cast<Impl*>(arg)->drain(); }
+void Bus::Impl::on_wake(evutil_socket_t, short, void* arg) {
+  static_cast<Impl*>(arg)->drain();
+}
 
 void Bus::Impl::drain() {
   std::vector<Delivery> batch;
@@ -202,9 +209,8 @@ Bus::~Bus() {
   if (impl_->wake) event_free(impl_->wake);
 }
 
-std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url,
-                                  const std::string& name, std::string& error,
-                                  int connect_timeout_ms) {
+std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url, const std::string& name,
+                                  std::string& error, int connect_timeout_ms) {
   global_init();
   auto impl = std::make_unique<Impl>();
   impl->base = base;
@@ -216,8 +222,8 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url,
   natsOptions_SetServers(opts, nullptr, 0);
   natsOptions_SetURL(opts, url.c_str());
   natsOptions_SetName(opts, name.c_str());
-  natsOptions_SetEventLoop(opts, base, natsLibevent_Attach, natsLibevent_Read,
-                           natsLibevent_Write, natsLibevent_Detach);
+  natsOptions_SetEventLoop(opts, base, natsLibevent_Attach, natsLibevent_Read, natsLibevent_Write,
+                           natsLibevent_Detach);
   natsOptions_SetAllowReconnect(opts, true);
   natsOptions_SetMaxReconnect(opts, -1);
   natsOptions_SetReconnectWait(opts, 250);
@@ -238,8 +244,9 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url,
   natsOptions_SetErrorHandler(
       opts,
       [](natsConnection*, natsSubscription*, natsStatus err, void* closure) {
-        log::warn("bus", "async error",
-                  {{"conn", static_cast<Impl*>(closure)->name}, {"error", natsStatus_GetText(err)}});
+        log::warn(
+            "bus", "async error",
+            {{"conn", static_cast<Impl*>(closure)->name}, {"error", natsStatus_GetText(err)}});
       },
       impl.get());
 

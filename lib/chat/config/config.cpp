@@ -5,11 +5,11 @@
 
 #include <unistd.h>
 
+#include <toml++/toml.h>
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
-#include <toml++/toml.h>
 
 #include <cerrno>
 
@@ -22,23 +22,25 @@ struct Key {
   std::string name;  // "table.key" or "key"
   enum Type { Str, Int, Bool } type;
   std::function<void(Config&, const std::string&, int64_t, bool)> set;
-  int64_t min = 0, max = 0;                 // for Int
-  std::vector<std::string> choices = {};    // for Str, empty = any
+  int64_t min = 0, max = 0;               // for Int
+  std::vector<std::string> choices = {};  // for Str, empty = any
 };
 
 template <typename F>
 Key str_key(std::string name, F field, std::vector<std::string> choices = {}) {
-  return Key{std::move(name), Key::Str,
-             [field](Config& c, const std::string& s, int64_t, bool) { field(c) = s; }, 0, 0,
+  return Key{std::move(name),
+             Key::Str,
+             [field](Config& c, const std::string& s, int64_t, bool) { field(c) = s; },
+             0,
+             0,
              std::move(choices)};
 }
 template <typename F>
 Key int_key(std::string name, F field, int64_t min, int64_t max) {
-  return Key{std::move(name), Key::Int,
-             [field](Config& c, const std::string&, int64_t v, bool) {
-               field(c) = static_cast<int>(v);
-             },
-             min, max};
+  return Key{
+      std::move(name), Key::Int,
+      [field](Config& c, const std::string&, int64_t v, bool) { field(c) = static_cast<int>(v); },
+      min, max};
 }
 template <typename F>
 Key bool_key(std::string name, F field) {
@@ -49,7 +51,8 @@ Key bool_key(std::string name, F field) {
 const std::vector<Key>& key_table() {
   static const std::vector<Key> keys = {
       str_key("data_dir", [](Config& c) -> std::string& { return c.data_dir; }),
-      int_key("shards", [](Config& c) -> int& { return c.shards; }, 1, 1024),
+      int_key(
+          "shards", [](Config& c) -> int& { return c.shards; }, 1, 1024),
       str_key("log.level", [](Config& c) -> std::string& { return c.log.level; },
               {"err", "error", "warning", "warn", "notice", "info", "debug"}),
       str_key("log.tags", [](Config& c) -> std::string& { return c.log.tags; }),
@@ -57,38 +60,51 @@ const std::vector<Key>& key_table() {
       bool_key("nats.spawn", [](Config& c) -> bool& { return c.nats.spawn; }),
       str_key("nats.server", [](Config& c) -> std::string& { return c.nats.server; }),
       str_key("chatd.listen", [](Config& c) -> std::string& { return c.chatd.listen; }),
-      int_key("chatd.intensity", [](Config& c) -> int& { return c.chatd.intensity; }, 0, 1000),
-      int_key("chatd.period_s", [](Config& c) -> int& { return c.chatd.period_s; }, 1, 86400),
-      int_key("chatd.stop_timeout_ms", [](Config& c) -> int& { return c.chatd.stop_timeout_ms; },
-              100, 600000),
-      int_key("chatd.ready_timeout_ms",
-              [](Config& c) -> int& { return c.chatd.ready_timeout_ms; }, 100, 600000),
-      int_key("chatd.backoff_max_ms", [](Config& c) -> int& { return c.chatd.backoff_max_ms; },
-              100, 600000),
+      int_key(
+          "chatd.intensity", [](Config& c) -> int& { return c.chatd.intensity; }, 0, 1000),
+      int_key(
+          "chatd.period_s", [](Config& c) -> int& { return c.chatd.period_s; }, 1, 86400),
+      int_key(
+          "chatd.stop_timeout_ms", [](Config& c) -> int& { return c.chatd.stop_timeout_ms; }, 100,
+          600000),
+      int_key(
+          "chatd.ready_timeout_ms", [](Config& c) -> int& { return c.chatd.ready_timeout_ms; }, 100,
+          600000),
+      int_key(
+          "chatd.backoff_max_ms", [](Config& c) -> int& { return c.chatd.backoff_max_ms; }, 100,
+          600000),
       str_key("gateway.listen", [](Config& c) -> std::string& { return c.gateway.listen; }),
-      str_key("gateway.public_url",
-              [](Config& c) -> std::string& { return c.gateway.public_url; }),
-      int_key("gateway.threads", [](Config& c) -> int& { return c.gateway.threads; }, 0, 256),
-      int_key("gateway.heartbeat_interval_ms",
-              [](Config& c) -> int& { return c.gateway.heartbeat_interval_ms; }, 100, 59999),
-      int_key("gateway.resume_window_s",
-              [](Config& c) -> int& { return c.gateway.resume_window_s; }, 0, 86400),
-      int_key("gateway.max_queue_bytes",
-              [](Config& c) -> int& { return c.gateway.max_queue_bytes; }, 4096, INT_MAX),
-      int_key("gateway.request_timeout_ms",
-              [](Config& c) -> int& { return c.gateway.request_timeout_ms; }, 10, 600000),
+      str_key("gateway.public_url", [](Config& c) -> std::string& { return c.gateway.public_url; }),
+      int_key(
+          "gateway.threads", [](Config& c) -> int& { return c.gateway.threads; }, 0, 256),
+      int_key(
+          "gateway.heartbeat_interval_ms",
+          [](Config& c) -> int& { return c.gateway.heartbeat_interval_ms; }, 100, 59999),
+      int_key(
+          "gateway.resume_window_s", [](Config& c) -> int& { return c.gateway.resume_window_s; }, 0,
+          86400),
+      int_key(
+          "gateway.max_queue_bytes", [](Config& c) -> int& { return c.gateway.max_queue_bytes; },
+          4096, INT_MAX),
+      int_key(
+          "gateway.request_timeout_ms",
+          [](Config& c) -> int& { return c.gateway.request_timeout_ms; }, 10, 600000),
       str_key("guild.listen", [](Config& c) -> std::string& { return c.guild.listen; }),
-      int_key("guild.worker", [](Config& c) -> int& { return c.guild.worker; }, 0, 31),
-      int_key("guild.process", [](Config& c) -> int& { return c.guild.process; }, 0, 31),
-      int_key("guild.request_timeout_ms",
-              [](Config& c) -> int& { return c.guild.request_timeout_ms; }, 10, 600000),
+      int_key(
+          "guild.worker", [](Config& c) -> int& { return c.guild.worker; }, 0, 31),
+      int_key(
+          "guild.process", [](Config& c) -> int& { return c.guild.process; }, 0, 31),
+      int_key(
+          "guild.request_timeout_ms", [](Config& c) -> int& { return c.guild.request_timeout_ms; },
+          10, 600000),
       str_key("store.listen", [](Config& c) -> std::string& { return c.store.listen; }),
       str_key("store.sync", [](Config& c) -> std::string& { return c.store.sync; },
               {"batch", "none"}),
-      int_key("store.bucket_days", [](Config& c) -> int& { return c.store.bucket_days; }, 1,
-              3650),
-      int_key("store.block_cache_mb", [](Config& c) -> int& { return c.store.block_cache_mb; },
-              1, 1 << 20),
+      int_key(
+          "store.bucket_days", [](Config& c) -> int& { return c.store.bucket_days; }, 1, 3650),
+      int_key(
+          "store.block_cache_mb", [](Config& c) -> int& { return c.store.block_cache_mb; }, 1,
+          1 << 20),
   };
   return keys;
 }
@@ -179,7 +195,8 @@ void apply_node(Config& c, const std::string& name, const toml::node& node,
 void apply_table(Config& c, const toml::table& table, const std::string& prefix,
                  const std::string& file) {
   for (auto&& [key, node] : table) {
-    std::string name = prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
+    std::string name =
+        prefix.empty() ? std::string(key.str()) : prefix + "." + std::string(key.str());
     if (auto* sub = node.as_table()) {
       if (!prefix.empty()) {
         throw ConfigError(where(file, static_cast<int>(node.source().begin.line)) +

@@ -65,7 +65,7 @@ bool parse_level(std::string_view name, Level& out) {
   struct {
     std::string_view name;
     Level level;
-  } const table[] = {{"err", Level::err},       {"error", Level::err},
+  } const table[] = {{"err", Level::err},         {"error", Level::err},
                      {"warning", Level::warning}, {"warn", Level::warning},
                      {"notice", Level::notice},   {"info", Level::info},
                      {"debug", Level::debug}};

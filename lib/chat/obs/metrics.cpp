@@ -20,7 +20,9 @@ void Histogram::observe(double v) {
   if (v > 0) sum_micro_.fetch_add(static_cast<uint64_t>(v * 1e6), std::memory_order_relaxed);
 }
 
-double Histogram::sum() const { return sum_micro_.load(std::memory_order_relaxed) / 1e6; }
+double Histogram::sum() const {
+  return sum_micro_.load(std::memory_order_relaxed) / 1e6;
+}
 
 Counter& Registry::counter(const std::string& name, const std::string& help,
                            const std::string& labels) {

@@ -15,7 +15,9 @@ uint64_t now_unix_ms() {
       duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
 }
 
-uint64_t SnowflakeGenerator::next() { return next_at(now_unix_ms()); }
+uint64_t SnowflakeGenerator::next() {
+  return next_at(now_unix_ms());
+}
 
 uint64_t SnowflakeGenerator::next_at(uint64_t unix_ms) {
   uint64_t ts = unix_ms > kDiscordEpochMs ? unix_ms - kDiscordEpochMs : 0;

@@ -30,8 +30,9 @@ Config daemon_startup(const char* name, const char* description, int argc, char*
   DaemonArgs args;
   CLI::App app{description, name};
   std::string config_flag;
-  app.add_option("--config", config_flag, "chat.toml to read (else $CHAT_CONFIG, ./chat.toml, "
-                                          "/etc/chat/chat.toml)");
+  app.add_option("--config", config_flag,
+                 "chat.toml to read (else $CHAT_CONFIG, ./chat.toml, "
+                 "/etc/chat/chat.toml)");
   app.add_option("--set", args.overrides, "override a config key: TABLE.KEY=VALUE (repeatable)");
   try {
     app.parse(argc, argv);

@@ -1,0 +1,122 @@
+// stored: the storage daemon (ARCHITECTURE.md "Storage"). Wiring only: config, the
+// RocksDB engine under <data_dir>/store, the bus service on chat.store.<shard>, the
+// health/metrics endpoint on store.listen, signals and the cron.
+//
+// Exit codes: 0 after a clean stop; 64/78 for a bad command line or chat.toml; 78 when
+// store.bucket_days disagrees with the data; 70 when the data has a newer schema; 69 when
+// the database, the bus or the listen address cannot be had.
+#include <event2/event.h>
+
+#include <memory>
+
+#include "chat/bus/bus.hpp"
+#include "chat/http/admin_endpoint.hpp"
+#include "chat/obs/log.hpp"
+#include "chat/obs/metrics.hpp"
+#include "chat/store/engine.hpp"
+#include "chat/sys/daemon.hpp"
+#include "chat/sys/notify.hpp"
+#include "service.hpp"
+
+using namespace chat;
+
+namespace {
+
+int exit_code_for(const store::Status& s) {
+  switch (s.code()) {
+    case store::Status::Code::config_mismatch:
+      return sys::kExitConfig;
+    case store::Status::Code::incompatible:
+      return sys::kExitSoftware;
+    default:
+      return sys::kExitUnavailable;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  sys::DaemonArgs args;
+  Config cfg = sys::daemon_startup("stored", "chat storage daemon (RocksDB behind the bus)", argc,
+                                   argv, &args);
+  bus::global_init();
+  event_base* base = event_base_new();
+
+  store::EngineOptions eo;
+  eo.path = cfg.data_path() + "/store";
+  eo.bucket_ms = static_cast<uint64_t>(cfg.store.bucket_days) * store::kMsPerDay;
+  eo.block_cache_mb = static_cast<size_t>(cfg.store.block_cache_mb);
+  std::unique_ptr<store::Engine> engine;
+  if (store::Status s = store::Engine::open(eo, engine); !s.is_ok()) {
+    log::err("store", "cannot open the database", {{"path", eo.path}, {"error", s.message()}});
+    return exit_code_for(s);
+  }
+  log::notice("store", "database open", {{"path", eo.path}, {"bucket_ms", eo.bucket_ms}});
+
+  obs::Registry registry;
+  std::string error;
+  std::unique_ptr<bus::Bus> bus = bus::Bus::connect(base, cfg.nats.url, "stored", error);
+  if (!bus) {
+    log::err("store", "cannot reach the bus", {{"url", cfg.nats.url}, {"error", error}});
+    return sys::kExitUnavailable;
+  }
+  auto service =
+      std::make_unique<stored::Service>(base, *bus, *engine, registry, cfg.store.sync == "batch");
+  bool stopping = false;
+  auto admin = http::start_admin_http(base, cfg.store.listen, registry, [&]() -> std::string {
+    if (stopping) return "stopping";
+    return service->not_ready_reason();
+  });
+  if (!admin.endpoint) {
+    log::err("store", "cannot listen", {{"listen", cfg.store.listen}, {"error", admin.error}});
+    return sys::kExitUnavailable;
+  }
+  registry.gauge_fn("chat_stored_resident_bytes", "Resident set size",
+                    [] { return static_cast<double>(obs::rss_bytes()); });
+  // READY=1 once the server has our subscriptions (see Service::start).
+  bool started = service->start(cfg.shards, [&] {
+    sys::notify_ready();
+    log::notice("store", "ready",
+                {{"listen", cfg.store.listen}, {"shards", cfg.shards}, {"sync", cfg.store.sync}});
+  });
+  if (!started) return sys::kExitUnavailable;
+
+  sys::Signals signals(
+      base,
+      [&] {
+        if (stopping) return;
+        stopping = true;
+        sys::notify_stopping();
+        log::notice("store", "stopping");
+        service->stop();  // no new requests; commit and answer what is staged
+        if (store::Status s = engine->close(); !s.is_ok())
+          log::err("store", "close failed", {{"error", s.message()}});
+        event_base_loopbreak(base);
+      },
+      [&] {
+        sys::notify_reloading();
+        try {
+          Config next = sys::reload_config(args);
+          if (next.store.bucket_days != cfg.store.bucket_days)
+            log::warn("store", "store.bucket_days is fixed once data exists; keeping it",
+                      {{"bucket_days", cfg.store.bucket_days}});
+          service->set_sync(next.store.sync == "batch");
+          cfg.store.sync = next.store.sync;
+          log::notice("store", "reloaded", {{"sync", cfg.store.sync}});
+        } catch (const ConfigError& e) {
+          log::err("store", "reload failed, keeping the old config", {{"error", e.what()}});
+        }
+        sys::notify_ready();
+      });
+  sys::Timer cron(base, 5000, [] { sys::notify_watchdog(); });
+
+  event_base_dispatch(base);
+
+  service.reset();
+  bus.reset();
+  admin.endpoint.reset();
+  engine.reset();
+  event_base_free(base);
+  log::notice("store", "stopped");
+  return sys::kExitOk;
+}

@@ -1,0 +1,121 @@
+// See service.hpp.
+#include "service.hpp"
+
+#include <unistd.h>
+
+#include "chat/obs/log.hpp"
+#include "chat/proto/subjects.hpp"
+
+namespace chat::stored {
+
+Service::Service(event_base* base, bus::Bus& bus, store::Engine& engine, obs::Registry& registry,
+                 bool sync)
+    : base_(base),
+      bus_(bus),
+      handler_(engine),
+      commit_(base, engine, bus, registry, sync),
+      writes_(registry.counter("chat_stored_writes_total",
+                               "Write requests staged into a group commit")),
+      reads_(registry.counter("chat_stored_reads_total", "Read requests answered")),
+      bad_(registry.counter("chat_stored_bad_requests_total",
+                            "Requests answered 400 (undecodable, bad version, bad fields)")),
+      errors_(registry.counter("chat_stored_errors_total",
+                               "Requests answered 500 before commit (storage read errors)")) {}
+
+bool Service::start(int shards, std::function<void()> on_live) {
+  if (shards < 1) shards = 1;
+  for (int shard = 0; shard < shards; ++shard) {
+    std::string subject = subjects::store(static_cast<uint32_t>(shard));
+    uint64_t id = bus_.subscribe(
+        subject, [this](bus::Message& m) { on_request(m); }, "stored");
+    if (id == 0) {
+      log::err("store", "cannot subscribe", {{"subject", subject}});
+      return false;
+    }
+    subs_.push_back(id);
+  }
+  serving_ = true;
+  log::info("store", "subscribed", {{"subjects", "chat.store.*"}, {"shards", shards}});
+  probe_subject_ = "_stored.live." + std::to_string(getpid()) + "." +
+                   std::to_string(reinterpret_cast<uintptr_t>(this));
+  uint64_t id = bus_.subscribe(probe_subject_, [this](bus::Message& m) { bus_.respond(m, "ok"); });
+  if (id == 0) return false;
+  subs_.push_back(id);
+  on_live_ = std::move(on_live);
+  probe();
+  return true;
+}
+
+void Service::probe() {
+  bus_.request(probe_subject_, "live?", 2000, [this](bus::Status s, bus::Message&) {
+    if (!serving_) return;
+    if (s != bus::Status::ok) {
+      // Ask again a little later (a failed publish answers at once: no tight loop).
+      log::warn("store", "subscriptions not confirmed yet, asking again",
+                {{"status", bus::to_string(s)}});
+      timeval tv{0, 250000};
+      event_base_once(
+          base_, -1, EV_TIMEOUT,
+          [](evutil_socket_t, short, void* arg) { static_cast<Service*>(arg)->probe(); }, this,
+          &tv);
+      return;
+    }
+    live_ = true;
+    auto live = std::move(on_live_);
+    on_live_ = nullptr;
+    if (live) live();
+  });
+}
+
+void Service::stop() {
+  serving_ = false;
+  for (uint64_t id : subs_) bus_.unsubscribe(id);
+  subs_.clear();
+  size_t held = commit_.held();
+  commit_.flush();
+  log::notice("store", "drained", {{"answered", held}});
+}
+
+std::string Service::not_ready_reason() const {
+  if (!serving_) return "not serving";
+  if (!live_) return "subscriptions not confirmed by the bus yet";
+  if (!bus_.connected()) return "bus disconnected";
+  return {};
+}
+
+void Service::answer(const bus::Message& m, const proto::StoreReply& reply) {
+  if (!m.reply.empty()) bus_.publish(m.reply, proto::pack(reply));
+}
+
+void Service::on_request(bus::Message& m) {
+  if (!serving_) return;  // stopping: the caller times out and retries elsewhere
+  proto::StoreRequest request;
+  proto::StoreReply reply;
+  std::string error;
+  if (!store::decode_request(m.data, request, error)) {
+    bad_.inc();
+    log::warn("store", "bad request",
+              {{"subject", m.subject}, {"bytes", m.data.size()}, {"error", error}});
+    reply.status = 400;
+    reply.error = error;
+    answer(m, reply);
+    return;
+  }
+  store::Handled h = handler_.handle(request, reply);
+  if (reply.status == 400) {
+    bad_.inc();
+    log::warn("store", "bad request", {{"op", request.op.substr(0, 64)}, {"error", reply.error}});
+  } else if (reply.status >= 500) {
+    errors_.inc();
+    log::err("store", "request failed", {{"op", request.op}, {"error", reply.error}});
+  }
+  if (h.when == store::Disposition::reply_after_commit) {
+    writes_.inc();
+    commit_.defer(m.reply, std::move(reply));
+    return;
+  }
+  if (!h.write) reads_.inc();
+  answer(m, reply);
+}
+
+}  // namespace chat::stored

@@ -1,0 +1,128 @@
+// One gateway session (PROTOCOL.md "Gateway"), driven by an explicit state:
+//
+//   hello        connected, HELLO sent; only HEARTBEAT, IDENTIFY and RESUME are accepted
+//   identifying  IDENTIFY is being checked with guildd (auth, then guilds.mine)
+//   ready        READY sent; dispatches flow; the session is in its guilds' fan-out
+//   detached     its connection dropped; dispatches still go to the replay buffer until
+//                a RESUME picks it up or the resume window ends
+//   proxy        this connection RESUMEd a session that lives on another loop: payloads
+//                are forwarded there and frames come back (the session never moves)
+//   closed       finished; the worker frees it after the current callback
+//
+// The session's link to its client is either a local ws::ServerConnection or, after a
+// RESUME that arrived on another loop, that loop's proxy session (remote_*). Frames are
+// compressed by whichever side owns the connection, since the zlib stream belongs to it.
+// Idle sessions hold no buffers: the replay buffer empties as heartbeats acknowledge.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chat/proto/ops.hpp"
+#include "chat/ws/server_connection.hpp"
+#include "chat/ws/zlib_stream.hpp"
+#include "dispatch_frame.hpp"
+#include "ratelimit.hpp"
+#include "replay_buffer.hpp"
+
+namespace chat::gateway {
+
+class Worker;
+
+class Session {
+ public:
+  enum class State : uint8_t { hello, identifying, ready, detached, proxy, closed };
+
+  Session(Worker& worker, uint64_t id, ws::ServerConnection* conn, bool compress);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  uint64_t id() const { return id_; }
+  State state() const { return state_; }
+  uint64_t user_id() const { return user_id_; }
+  uint32_t intents() const { return intents_; }
+  bool has_local_conn() const { return conn_ != nullptr; }
+  ws::ServerConnection* conn() const { return conn_; }
+  // In the fan-out: gets dispatches (live or into the replay buffer).
+  bool receiving() const { return state_ == State::ready || state_ == State::detached; }
+  bool in_guild(uint64_t guild_id) const;
+  // Whether this session's shard covers the guild.
+  bool wants_guild(uint64_t guild_id) const;
+
+  void send_hello();
+  // A payload from the client (local connection, or forwarded by a proxy on another loop).
+  void on_payload(std::string_view payload);
+  // The local connection is finished (the object is gone after this).
+  void on_conn_closed(uint16_t code);
+  // A dispatch: takes the next sequence number, keeps it for RESUME, writes it.
+  void dispatch(const FramePtr& frame);
+  // Closes the client's connection with `code`; the session ends, or is kept for RESUME
+  // when `resumable`.
+  void close(uint16_t code, std::string_view reason, bool resumable = false);
+  // SIGTERM: op 7 RECONNECT, then close 1001.
+  void drain();
+  // The periodic check: heartbeat timeout, resume window, queued bytes (returned).
+  size_t cron(uint64_t now_ms);
+
+  // Guild membership as the fan-out sees it.
+  void join_guild(uint64_t guild_id);
+  void leave_guild(uint64_t guild_id);
+
+  // Cross-loop resume, on the owning loop: attach a proxy on loop `proxy_worker`.
+  void attach_remote(Worker* proxy_worker, uint64_t proxy_id, const std::string& token,
+                     uint32_t seq);
+  // A proxy's connection ended.
+  void on_remote_closed(uint64_t proxy_id, uint16_t code);
+  uint64_t remote_id() const { return remote_id_; }
+  Worker* remote_worker() const { return remote_worker_; }
+
+  // Proxy side: a frame from the owning loop, to send on our connection.
+  void proxy_write(std::string_view text);
+  // Proxy side: the owning loop refused the RESUME; back to `hello`.
+  void proxy_refused();
+
+  // Adopts `other`'s connection (a local RESUME): other is left without one.
+  void take_connection(Session& other);
+
+ private:
+  void write(std::string_view text);
+  void write_local(std::string_view text);
+  void handle_identify(const nlohmann::json& d);
+  void handle_resume(const nlohmann::json& d);
+  void handle_request_members(const nlohmann::json& d);
+  void on_auth_reply(const proto::GuildReply& reply);
+  void on_guilds_reply(const proto::GuildReply& reply);
+  void finish_resume(uint32_t seq);
+  void end();
+  void detach_link();
+  void send_invalid_session(bool resumable);
+
+  Worker& worker_;
+  uint64_t id_;
+  ws::ServerConnection* conn_ = nullptr;        // local connection, if any
+  Worker* remote_worker_ = nullptr;             // owner: the proxy's loop; proxy: the owner's loop
+  uint64_t remote_id_ = 0;                      // the other side's session id
+  std::unique_ptr<ws::ZlibDeflater> deflater_;  // only when compress=zlib-stream
+  uint64_t user_id_ = 0;
+  uint64_t last_beat_ms_ = 0;  // heartbeat (or connect) time, for 4009
+  uint64_t detached_ms_ = 0;   // when the link dropped, for the resume window
+  uint32_t intents_ = 0;
+  uint32_t seq_ = 0;
+  uint16_t shard_id_ = 0, shard_count_ = 1;
+  State state_ = State::hello;
+  bool compress_ = false;
+  bool counted_ = true;  // in the sessions gauge (proxies are not)
+  EventWindow events_;
+  std::string token_;  // kept for RESUME's check and guildd requests
+  std::string user_name_;
+  bool user_bot_ = false;
+  std::vector<uint64_t> guilds_;
+  ReplayBuffer replay_;
+};
+
+}  // namespace chat::gateway

@@ -1,0 +1,106 @@
+// The header-only pieces of gatewayd: intents filtering, the frame splice (d encoded once,
+// only the sequence number differs), the rate limiters, the replay buffer.
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "../../../daemons/gatewayd/dispatch_frame.hpp"
+#include "../../../daemons/gatewayd/intents.hpp"
+#include "../../../daemons/gatewayd/ratelimit.hpp"
+#include "../../../daemons/gatewayd/replay_buffer.hpp"
+
+using namespace chat::gateway;
+
+TEST_CASE("intents: valid bits and what each event needs", "[gateway]") {
+  REQUIRE(valid_intents(0));
+  REQUIRE(valid_intents(3243773));  // discord.py's Intents.default()
+  REQUIRE(valid_intents(33281));    // discord.js: Guilds | GuildMessages | MessageContent
+  REQUIRE(valid_intents(intent::known));
+  REQUIRE_FALSE(valid_intents(1 << 17));
+  REQUIRE_FALSE(valid_intents(1LL << 40));
+  REQUIRE_FALSE(valid_intents(-1));
+
+  REQUIRE(required_intent("MESSAGE_CREATE", false) == intent::guild_messages);
+  REQUIRE(required_intent("MESSAGE_DELETE_BULK", false) == intent::guild_messages);
+  REQUIRE(required_intent("MESSAGE_CREATE", true) == intent::direct_messages);
+  REQUIRE(required_intent("TYPING_START", false) == intent::guild_message_typing);
+  REQUIRE(required_intent("TYPING_START", true) == intent::direct_message_typing);
+  REQUIRE(required_intent("GUILD_MEMBER_ADD", false) == intent::guild_members);
+  REQUIRE(required_intent("GUILD_MEMBER_REMOVE", false) == intent::guild_members);
+  REQUIRE(required_intent("CHANNEL_CREATE", false) == intent::guilds);
+  REQUIRE(required_intent("GUILD_CREATE", false) == intent::guilds);
+  REQUIRE(required_intent("GUILD_DELETE", false) == intent::guilds);
+  REQUIRE(required_intent("READY", false) == 0);
+  REQUIRE(required_intent("RESUMED", false) == 0);
+}
+
+TEST_CASE("intents: message content visibility", "[gateway]") {
+  uint32_t without = intent::guild_messages;
+  uint32_t with = without | intent::message_content;
+  REQUIRE(sees_content(with, false, false, false));
+  REQUIRE_FALSE(sees_content(without, false, false, false));
+  REQUIRE(sees_content(without, true, false, false));  // DM
+  REQUIRE(sees_content(without, false, true, false));  // own message
+  REQUIRE(sees_content(without, false, false, true));  // mentioned
+}
+
+TEST_CASE("dispatch frames: d once, seq spliced per session", "[gateway]") {
+  FramePtr f = make_dispatch("MESSAGE_CREATE", R"({"id":"1","content":"hi"})");
+  std::string out;
+  splice_frame(*f, 1, out);
+  REQUIRE(out == R"({"op":0,"t":"MESSAGE_CREATE","s":1,"d":{"id":"1","content":"hi"}})");
+  splice_frame(*f, 4294967295u, out);
+  auto j = nlohmann::json::parse(out);
+  REQUIRE(j["op"] == 0);
+  REQUIRE(j["t"] == "MESSAGE_CREATE");
+  REQUIRE(j["s"] == 4294967295u);
+  REQUIRE(j["d"]["content"] == "hi");
+  splice_frame(*f, 7, out);  // the buffer is reused: no leftovers
+  REQUIRE(nlohmann::json::parse(out)["s"] == 7);
+}
+
+TEST_CASE("event window: 120 per 60 s", "[gateway]") {
+  EventWindow w;
+  for (int i = 0; i < 120; ++i) REQUIRE(w.allow(1000));
+  REQUIRE_FALSE(w.allow(1000));
+  REQUIRE_FALSE(w.allow(1059));
+  REQUIRE(w.allow(1060));  // a new window
+}
+
+TEST_CASE("REST limiter: buckets, remaining, reset", "[gateway]") {
+  RestLimiter l;
+  RateDecision d = l.check("t|a|1", 3, 1000, 10000);
+  REQUIRE(d.allowed);
+  REQUIRE(d.limit == 3);
+  REQUIRE(d.remaining == 2);
+  REQUIRE(d.reset_after_ms == 1000);
+  REQUIRE(l.check("t|a|1", 3, 1000, 10100).remaining == 1);
+  REQUIRE(l.check("t|a|1", 3, 1000, 10200).remaining == 0);
+  d = l.check("t|a|1", 3, 1000, 10300);
+  REQUIRE_FALSE(d.allowed);
+  REQUIRE(d.reset_after_ms == 700);
+  REQUIRE(l.check("t|a|2", 3, 1000, 10300).allowed);  // another major id: another bucket
+  REQUIRE(l.check("t|a|1", 3, 1000, 11000).allowed);  // the window ended
+  l.sweep(100000, 60000);
+  REQUIRE(l.size() == 0);
+}
+
+TEST_CASE("replay buffer: order, acknowledgement, coverage", "[gateway]") {
+  ReplayBuffer r;
+  REQUIRE(r.covers(0, 0));
+  for (uint32_t s = 1; s <= 5; ++s) r.push(make_dispatch("X", "{}"), s);
+  REQUIRE(r.covers(2, 5));
+  REQUIRE_FALSE(r.covers(6, 5));  // claims more than was sent
+  std::vector<uint32_t> seen;
+  r.for_each_after(2, [&](const ReplayBuffer::Entry& e) { seen.push_back(e.seq); });
+  REQUIRE(seen == std::vector<uint32_t>{3, 4, 5});
+  r.ack(3);
+  REQUIRE(r.size() == 2);
+  REQUIRE_FALSE(r.covers(2, 5));  // 3 is gone
+  REQUIRE(r.covers(3, 5));
+  r.ack(5);
+  REQUIRE(r.size() == 0);  // idle: storage released
+  for (uint32_t s = 6; s < 6 + ReplayBuffer::kCapacity + 10; ++s)
+    r.push(make_dispatch("X", "{}"), s);
+  REQUIRE(r.size() == ReplayBuffer::kCapacity);
+  REQUIRE_FALSE(r.covers(6, 6 + ReplayBuffer::kCapacity + 9));
+}

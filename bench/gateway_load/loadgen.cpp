@@ -90,9 +90,7 @@ struct Bench {
   uint64_t phase_start_ns = 0;
   int next_connect = 0;
 
-  void on_ready() {
-    ++ready;
-  }
+  void on_ready() { ++ready; }
 };
 
 void Session::start(event_base* base, const std::string& url) {
@@ -102,11 +100,12 @@ void Session::start(event_base* base, const std::string& url) {
 void Session::on_message(chat::ws::ClientConnection& c, chat::ws::Opcode, std::string_view p) {
   if (!ready_) {
     if (p.find("\"op\":10") != std::string_view::npos) {
-      json id = {{"op", 2},
-                 {"d",
-                  {{"token", bench_.token},
-                   {"intents", 1 | 512 | 32768},
-                   {"properties", {{"os", "linux"}, {"browser", "loadgen"}, {"device", "loadgen"}}}}}};
+      json id = {
+          {"op", 2},
+          {"d",
+           {{"token", bench_.token},
+            {"intents", 1 | 512 | 32768},
+            {"properties", {{"os", "linux"}, {"browser", "loadgen"}, {"device", "loadgen"}}}}}};
       c.send_text(id.dump());
     } else if (p.find("\"t\":\"READY\"") != std::string_view::npos) {
       ready_ = true;
@@ -286,9 +285,11 @@ int main(int argc, char** argv) {
     size_t i = static_cast<size_t>(p * (b.latencies_us.size() - 1));
     return b.latencies_us[i] / 1000.0;
   };
-  double secs = (b.last_delivery_ns > b.first_send_ns ? b.last_delivery_ns - b.first_send_ns : 1) / 1e9;
+  double secs =
+      (b.last_delivery_ns > b.first_send_ns ? b.last_delivery_ns - b.first_send_ns : 1) / 1e9;
   uint64_t expected = static_cast<uint64_t>(b.ready) * static_cast<uint64_t>(b.acked);
-  std::printf("machine: %s %s, %ld cores\n", un.nodename, un.release, sysconf(_SC_NPROCESSORS_ONLN));
+  std::printf("machine: %s %s, %ld cores\n", un.nodename, un.release,
+              sysconf(_SC_NPROCESSORS_ONLN));
   std::printf("sessions: %d ready, %d failed\n", b.ready, b.failed);
   std::printf("messages: %d sent, %d acknowledged, %d errors, at %d/s offered\n", b.sent, b.acked,
               b.send_errors, b.rate);

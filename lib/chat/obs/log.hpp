@@ -13,11 +13,11 @@
 namespace chat::log {
 
 enum class Level : int {
-  err = 3,     // something failed and needs a person
-  warning = 4, // bad input or a recoverable failure
-  notice = 5,  // lifecycle: started, ready, stopping, child restarted
-  info = 6,    // ordinary events worth a line
-  debug = 7,   // detail for developers
+  err = 3,      // something failed and needs a person
+  warning = 4,  // bad input or a recoverable failure
+  notice = 5,   // lifecycle: started, ready, stopping, child restarted
+  info = 6,     // ordinary events worth a line
+  debug = 7,    // detail for developers
 };
 
 // One key=value pair; the value is quoted when it holds spaces, quotes or '='.
@@ -28,8 +28,8 @@ struct Field {
   Field(std::string_view k, const char* v) : key(k), value(v ? v : "") {}
   Field(std::string_view k, const std::string& v) : key(k), value(v) {}
   template <typename T>
-    requires std::is_arithmetic_v<T>
-  Field(std::string_view k, T v) : key(k), value(std::to_string(v)) {}
+  requires std::is_arithmetic_v<T> Field(std::string_view k, T v)
+      : key(k), value(std::to_string(v)) {}
 };
 
 // Lines above `threshold` are dropped. `tags` is a comma list; empty means all.
@@ -52,8 +52,7 @@ inline void notice(std::string_view tag, std::string_view msg,
 inline void info(std::string_view tag, std::string_view msg, std::initializer_list<Field> f = {}) {
   write(Level::info, tag, msg, f);
 }
-inline void debug(std::string_view tag, std::string_view msg,
-                  std::initializer_list<Field> f = {}) {
+inline void debug(std::string_view tag, std::string_view msg, std::initializer_list<Field> f = {}) {
   if (enabled(Level::debug, tag)) write(Level::debug, tag, msg, f);
 }
 

@@ -27,7 +27,9 @@ class SnowflakeGenerator {
 };
 
 // Unix milliseconds encoded in an id.
-inline uint64_t snowflake_unix_ms(uint64_t id) { return (id >> 22) + kDiscordEpochMs; }
+inline uint64_t snowflake_unix_ms(uint64_t id) {
+  return (id >> 22) + kDiscordEpochMs;
+}
 // The smallest id that a message created at unix_ms could have (for time-based seeks).
 inline uint64_t snowflake_floor(uint64_t unix_ms) {
   return unix_ms <= kDiscordEpochMs ? 0 : (unix_ms - kDiscordEpochMs) << 22;

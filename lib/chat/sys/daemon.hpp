@@ -19,7 +19,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitUsage = 64;
 inline constexpr int kExitUnavailable = 69;  // the bus or storage cannot be reached
 inline constexpr int kExitSoftware = 70;
-inline constexpr int kExitConfig = 78;       // bad chat.toml
+inline constexpr int kExitConfig = 78;  // bad chat.toml
 
 struct DaemonArgs {
   std::string config_file;             // as found (explicit, $CHAT_CONFIG, ./, /etc)

@@ -39,10 +39,10 @@ TEST_CASE("flags beat environment beats file beats defaults") {
   std::string e3 = "CHAT_URL=http://ignored";  // not a key: belongs to chatctl
   char* env[] = {e1.data(), e2.data(), e3.data(), nullptr};
   auto c = chat::load_config(path, {"gateway.listen=127.0.0.1:3000"}, env);
-  CHECK(c.gateway.listen == "127.0.0.1:3000");  // flag
-  CHECK(c.gateway.threads == 4);                // environment
-  CHECK(c.store.bucket_days == 5);              // file
-  CHECK(c.data_dir == "/tmp/x");                // file
+  CHECK(c.gateway.listen == "127.0.0.1:3000");      // flag
+  CHECK(c.gateway.threads == 4);                    // environment
+  CHECK(c.store.bucket_days == 5);                  // file
+  CHECK(c.data_dir == "/tmp/x");                    // file
   CHECK(c.gateway.heartbeat_interval_ms == 41250);  // default
   std::remove(path.c_str());
 }

@@ -2,6 +2,7 @@
 
 #include <event2/thread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -26,6 +27,12 @@ Config daemon_startup(const char* name, const char* description, int argc, char*
   static std::once_flag once;
   std::call_once(once, [] { evthread_use_pthreads(); });
   signal(SIGPIPE, SIG_IGN);
+  // A gateway holds a socket per session: take every descriptor the hard limit allows.
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
 
   DaemonArgs args;
   CLI::App app{description, name};

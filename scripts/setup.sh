@@ -12,7 +12,7 @@ packages=(
   # the bus and storage tools
   nats-server rocksdb-tools
   # tests: Catch2, man page lint, Python clients for the integration tests
-  catch2 mandoc python3 python3-websocket procps
+  catch2 mandoc python3 python3-websocket procps curl
 )
 
 missing=()

@@ -6,15 +6,15 @@
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/slice_transform.h>
+#include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <algorithm>
 #include <filesystem>
-#include <map>
-#include <nlohmann/json.hpp>
 
 #include "chat/obs/log.hpp"
+#include "chat/store/stats.hpp"
 
 namespace chat::store {
 namespace {
@@ -30,28 +30,54 @@ bool supported(rocksdb::CompressionType type) {
   return std::find(all.begin(), all.end(), type) != all.end();
 }
 
-// LZ4 for every level and ZSTD for the bottommost, where most of the data ends up and is
-// read least; each falls back to what this build of RocksDB supports.
-void set_compression(rocksdb::ColumnFamilyOptions& o) {
-  if (supported(rocksdb::kLZ4Compression))
-    o.compression = rocksdb::kLZ4Compression;
-  else if (supported(rocksdb::kSnappyCompression))
-    o.compression = rocksdb::kSnappyCompression;
-  else
-    o.compression = rocksdb::kNoCompression;
-  o.bottommost_compression =
-      supported(rocksdb::kZSTD) ? rocksdb::kZSTD : rocksdb::kDisableCompressionOption;
+rocksdb::CompressionType fast_compression() {
+  if (supported(rocksdb::kLZ4Compression)) return rocksdb::kLZ4Compression;
+  if (supported(rocksdb::kSnappyCompression)) return rocksdb::kSnappyCompression;
+  return rocksdb::kNoCompression;
+}
+
+// Default: LZ4 on the upper levels, which are written and rewritten often and hold the
+// recent messages that are read most, and ZSTD on the bottommost, where most of the data
+// ends up and is read least: measured in bench/README.md "stored". Each falls back to what
+// this build of RocksDB supports.
+void set_compression(rocksdb::ColumnFamilyOptions& o, Compression c) {
+  const bool zstd = supported(rocksdb::kZSTD);
+  switch (c) {
+    case Compression::lz4_zstd_bottom:
+      o.compression = fast_compression();
+      o.bottommost_compression = zstd ? rocksdb::kZSTD : rocksdb::kDisableCompressionOption;
+      break;
+    case Compression::lz4:
+      o.compression = fast_compression();
+      break;
+    case Compression::zstd:
+      o.compression = zstd ? rocksdb::kZSTD : fast_compression();
+      break;
+    case Compression::none:
+      o.compression = rocksdb::kNoCompression;
+      break;
+  }
 }
 
 rocksdb::ColumnFamilyOptions table_options(const std::shared_ptr<rocksdb::Cache>& cache,
-                                           bool prefix_bloom) {
+                                           bool prefix_bloom, Compression compression) {
   rocksdb::ColumnFamilyOptions o;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = cache;
   t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
   t.whole_key_filtering = true;  // point reads (get, edit, delete) use the full-key bloom
+  // Index and filter blocks live in the block cache, partitioned: a monolithic index or
+  // filter of a large bottommost SST is bigger than a cache shard, so it was evicted as
+  // soon as it was used and read back and parsed on every page (2.5 ms a page at 1M
+  // messages, bench/README.md "stored"). Partitions are small blocks like any other, and
+  // the top-level index stays pinned.
   t.cache_index_and_filter_blocks = true;
+  t.cache_index_and_filter_blocks_with_high_priority = true;
   t.pin_l0_filter_and_index_blocks_in_cache = true;
+  t.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  t.partition_filters = true;
+  t.metadata_block_size = 4096;
+  t.pin_top_level_index_and_filter = true;
   o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
   if (prefix_bloom) {
     // channel|bucket: range scans inside one bucket and point reads skip SST files whose
@@ -59,7 +85,7 @@ rocksdb::ColumnFamilyOptions table_options(const std::shared_ptr<rocksdb::Cache>
     o.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(kBucketPrefixSize));
     o.memtable_prefix_bloom_size_ratio = 0.05;
   }
-  set_compression(o);
+  set_compression(o, compression);
   return o;
 }
 
@@ -97,11 +123,22 @@ Status Engine::open(const EngineOptions& options, std::unique_ptr<Engine>& out) 
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
   db_options.bytes_per_sync = 1 << 20;
+  // A WAL file lives until every column family with data in it has flushed; the meta and
+  // directory families change rarely and would pin old WAL files (gigabytes under a
+  // message load) until RocksDB's default limit. Past this size the families holding the
+  // oldest WAL are flushed.
+  db_options.max_total_wal_size = 128ULL << 20;
+  if (options.statistics) {
+    e->statistics_ = rocksdb::CreateDBStatistics();
+    // Tickers only: the timers and histograms cost more than the figures `stats` shows.
+    e->statistics_->set_stats_level(rocksdb::StatsLevel::kExceptTimers);
+    db_options.statistics = e->statistics_;
+  }
 
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, rocksdb::ColumnFamilyOptions()},
-      {kMessagesCf, table_options(e->cache_, true)},
-      {kDirectoryCf, table_options(e->cache_, false)},
+      {kMessagesCf, table_options(e->cache_, true, options.compression)},
+      {kDirectoryCf, table_options(e->cache_, false, options.compression)},
       {kMetaCf, rocksdb::ColumnFamilyOptions()},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -222,50 +259,11 @@ std::unique_ptr<MessageCursor> Engine::messages(std::string lower, std::string u
 }
 
 std::string Engine::stats_json(uint64_t channel_id) {
-  nlohmann::json j;
-  j["path"] = path_;
-  j["schema_version"] = kStoreSchemaVersion;
-  j["bucket_ms"] = bucket_ms_;
-  if (channel_id != 0) {
-    // One channel: count its messages per bucket (a scan of the channel's range).
-    std::map<uint32_t, uint64_t> buckets;
-    uint64_t count = 0;
-    auto cursor = messages(channel_begin(channel_id), channel_end(channel_id));
-    rocksdb::Iterator& it = cursor->it();
-    for (it.SeekToFirst(); it.Valid(); it.Next()) {
-      MessageKey k;
-      if (!decode_message_key(std::string_view(it.key().data(), it.key().size()), k)) continue;
-      ++buckets[k.bucket];
-      ++count;
-    }
-    std::string lo = channel_begin(channel_id), hi = channel_end(channel_id);
-    rocksdb::Range range(lo, hi);
-    uint64_t bytes = 0;
-    rocksdb::SizeApproximationOptions sao;
-    sao.include_memtables = true;
-    db_->GetApproximateSizes(sao, messages_cf_, &range, 1, &bytes);
-    j["channel_id"] = std::to_string(channel_id);
-    j["messages"] = count;
-    j["approximate_bytes"] = bytes;
-    auto& list = j["buckets"] = nlohmann::json::array();
-    for (auto& [bucket, n] : buckets)
-      list.push_back({{"bucket", bucket},
-                      {"start_ms", static_cast<uint64_t>(bucket) * bucket_ms_},
-                      {"messages", n}});
-    return j.dump();
-  }
-  auto& cfs = j["column_families"] = nlohmann::json::object();
-  for (auto* cf : {messages_cf_, directory_cf_, meta_cf_}) {
-    nlohmann::json c;
-    for (const char* prop : {"rocksdb.estimate-num-keys", "rocksdb.total-sst-files-size",
-                             "rocksdb.cur-size-all-mem-tables", "rocksdb.num-live-versions",
-                             "rocksdb.estimate-live-data-size"}) {
-      uint64_t v = 0;
-      if (db_->GetIntProperty(cf, prop, &v)) c[std::string(prop).substr(8)] = v;
-    }
-    cfs[cf->GetName()] = c;
-  }
-  return j.dump();
+  return store::stats_json(*this, channel_id);
+}
+
+void Engine::cancel_manual_compactions() {
+  if (db_) db_->DisableManualCompaction();
 }
 
 bool Engine::exists_staged(rocksdb::ColumnFamilyHandle* cf, const std::string& key) {
@@ -306,6 +304,16 @@ void Engine::stage_dir_put(const std::string& key, const std::string& value) {
 
 void Engine::stage_dir_del(const std::string& key) {
   batch_->Delete(directory_cf_, key);
+  ++staged_;
+}
+
+void Engine::stage_meta_put(const std::string& key, const std::string& value) {
+  batch_->Put(meta_cf_, key, value);
+  ++staged_;
+}
+
+void Engine::stage_meta_del(const std::string& key) {
+  batch_->Delete(meta_cf_, key);
   ++staged_;
 }
 

@@ -6,7 +6,8 @@
 //   directory  opaque keys and values that guildd encodes (guilds, channels, members, ...)
 //   meta       schema_version and bucket_ms, written on first open and checked on every
 //              later one: data from a newer schema, or a bucket size that differs from the
-//              one the data was written with, is refused.
+//              one the data was written with, is refused; retention policies and counters
+//              (retention.hpp).
 //
 // Writes are staged, not written: every stage_* call adds to one WriteBatchWithIndex, and
 // commit() writes that batch at once (synced when asked) — the group commit of the daemon
@@ -14,7 +15,12 @@
 // staged batch, so an edit after an append, or a second delete of one id, in the same turn
 // sees the first. Reads (get, scan, history pages) see committed data only.
 //
-// Not thread-safe: one loop thread owns the engine.
+// Threads: one loop thread owns the engine and is the only one to stage and commit. The
+// read-only calls (get_message, get_dir, scan_dir, messages, stats_json) and the raw
+// handles (db(), *_cf()) only touch RocksDB, which is thread-safe, so stored's background
+// worker uses them for statistics, compaction, checkpoints and retention sweeps (which
+// write their own WriteBatch, not the staged one). close() must not race such a worker:
+// the daemon joins it first.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +35,7 @@
 
 namespace rocksdb {
 class DB;
+class Statistics;
 class ColumnFamilyHandle;
 class Iterator;
 class WriteBatchWithIndex;
@@ -40,10 +47,21 @@ namespace chat::store {
 // The layout version of the data on disk (meta "schema_version").
 inline constexpr int kStoreSchemaVersion = 1;
 
+// Compression of the messages and directory column families, per level. The default was
+// chosen by measurement (bench/README.md "stored"); the others exist for that benchmark.
+enum class Compression {
+  lz4_zstd_bottom,  // LZ4 on L0..Ln-1, ZSTD on the bottommost level (default)
+  lz4,              // LZ4 everywhere
+  zstd,             // ZSTD everywhere
+  none,
+};
+
 struct EngineOptions {
   std::string path;                     // the database directory (created if missing)
   uint64_t bucket_ms = 10 * kMsPerDay;  // fixed once data exists
   size_t block_cache_mb = 64;
+  Compression compression = Compression::lz4_zstd_bottom;
+  bool statistics = true;  // RocksDB tickers (block cache hits, stall time) for `stats`
 };
 
 // An iterator over the messages column family that stays inside [lower, upper) and
@@ -96,10 +114,22 @@ class Engine {
   uint64_t stage_delete(uint64_t channel_id, const std::vector<uint64_t>& ids);
   void stage_dir_put(const std::string& key, const std::string& value);
   void stage_dir_del(const std::string& key);
+  void stage_meta_put(const std::string& key, const std::string& value);
+  void stage_meta_del(const std::string& key);
   size_t staged() const { return staged_; }
   // Writes the staged batch as one WriteBatch (fsynced when `sync`) and clears it; on
   // failure the batch is dropped too, and every write in it failed.
   Status commit(bool sync);
+
+  // For the sibling files of this library and stored's worker (see the top of the file).
+  rocksdb::DB* db() const { return db_; }
+  rocksdb::ColumnFamilyHandle* messages_cf() const { return messages_cf_; }
+  rocksdb::ColumnFamilyHandle* directory_cf() const { return directory_cf_; }
+  rocksdb::ColumnFamilyHandle* meta_cf() const { return meta_cf_; }
+  rocksdb::Statistics* statistics() const { return statistics_.get(); }
+  // Makes running and future manual compactions (CompactRange) return at once; called
+  // before a worker is joined at shutdown.
+  void cancel_manual_compactions();
 
  private:
   Engine() = default;
@@ -108,6 +138,7 @@ class Engine {
   std::string path_;
   uint64_t bucket_ms_ = 0;
   std::shared_ptr<rocksdb::Cache> cache_;
+  std::shared_ptr<rocksdb::Statistics> statistics_;
   rocksdb::DB* db_ = nullptr;
   rocksdb::ColumnFamilyHandle* default_cf_ = nullptr;
   rocksdb::ColumnFamilyHandle* messages_cf_ = nullptr;

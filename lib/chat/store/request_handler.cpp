@@ -1,7 +1,10 @@
 // See request_handler.hpp.
 #include "chat/store/request_handler.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "chat/store/history.hpp"
+#include "chat/store/retention.hpp"
 
 namespace chat::store {
 namespace {
@@ -18,6 +21,12 @@ void fail(proto::StoreReply& reply, const Status& s) {
       break;
     case Status::Code::not_found:
       reply.status = 404;
+      break;
+    case Status::Code::already_exists:
+      reply.status = 409;
+      break;
+    case Status::Code::busy:
+      reply.status = 503;
       break;
     default:
       reply.status = 500;
@@ -71,6 +80,8 @@ Handled RequestHandler::handle(const proto::StoreRequest& r, proto::StoreReply& 
   if (op == "dir.get") return dir_get(r, reply);
   if (op == "dir.scan") return dir_scan(r, reply);
   if (op == "stats") return stats(r, reply);
+  if (op == "retention.set") return retention_set(r, reply);
+  if (op == "retention.get") return retention_get(r, reply);
   return bad(reply, "unknown op \"" + op.substr(0, 64) + "\"", false);
 }
 
@@ -175,6 +186,49 @@ Handled RequestHandler::dir_scan(const proto::StoreRequest& r, proto::StoreReply
 
 Handled RequestHandler::stats(const proto::StoreRequest& r, proto::StoreReply& reply) {
   reply.text = engine_.stats_json(r.channel_id);
+  return kRead;
+}
+
+}  // namespace chat::store
+
+namespace chat::store {
+
+Handled RequestHandler::retention_set(const proto::StoreRequest& r, proto::StoreReply& reply) {
+  Status s = stage_retention_set(engine_, r.guild_id, r.channel_id, r.ids, r.days);
+  if (!s.is_ok()) {
+    fail(reply, s);
+    return kWriteNow;
+  }
+  return kWriteLater;
+}
+
+Handled RequestHandler::retention_get(const proto::StoreRequest& r, proto::StoreReply& reply) {
+  if ((r.guild_id != 0) == (r.channel_id != 0))
+    return bad(reply, "retention.get takes either channel_id or guild_id", false);
+  nlohmann::json j;
+  if (r.channel_id != 0) {
+    int days = 0;
+    Status s = channel_retention(engine_, r.channel_id, days);
+    if (!s.is_ok()) {
+      fail(reply, s);
+      return kRead;
+    }
+    j["channel_id"] = std::to_string(r.channel_id);
+    j["days"] = days;
+  } else {
+    int days = 0;
+    std::vector<uint64_t> channels;
+    Status s = guild_retention(engine_, r.guild_id, days, channels);
+    if (!s.is_ok()) {
+      fail(reply, s);
+      return kRead;
+    }
+    j["guild_id"] = std::to_string(r.guild_id);
+    j["days"] = days;
+    auto& list = j["channels"] = nlohmann::json::array();
+    for (uint64_t c : channels) list.push_back(std::to_string(c));
+  }
+  reply.text = j.dump();
   return kRead;
 }
 

@@ -16,6 +16,9 @@
 // dir.get     keys[0]                        200 entries[0], or 404
 // dir.scan    prefix, limit (0 = all)        200 entries in key order
 // stats       channel_id (0 = all)           200 text (JSON)
+// retention.set  channel_id | guild_id + ids, 200 after commit (retention.hpp)
+//             days
+// retention.get  channel_id | guild_id        200 text (JSON)
 // Anything malformed is 400 with an error text; a storage failure 500.
 #pragma once
 
@@ -59,6 +62,8 @@ class RequestHandler {
   Handled dir_get(const proto::StoreRequest& r, proto::StoreReply& reply);
   Handled dir_scan(const proto::StoreRequest& r, proto::StoreReply& reply);
   Handled stats(const proto::StoreRequest& r, proto::StoreReply& reply);
+  Handled retention_set(const proto::StoreRequest& r, proto::StoreReply& reply);
+  Handled retention_get(const proto::StoreRequest& r, proto::StoreReply& reply);
 
   Engine& engine_;
 };

@@ -1,6 +1,7 @@
 // The result of a storage operation: a code the request layer maps to one reply status
-// (ok 200, not_found 404, bad_request 400, everything else 500) and to one exit code at
-// startup (incompatible 70, config_mismatch 78, unavailable 69), plus a one-line reason.
+// (ok 200, not_found 404, bad_request 400, already_exists 409, busy 503, everything else 500) and
+// to one exit code at startup (incompatible 70, config_mismatch 78, unavailable 69), plus a
+// one-line reason.
 #pragma once
 
 #include <string>
@@ -18,6 +19,8 @@ class Status {
     unavailable,      // the database cannot be opened (locked, missing permissions)
     incompatible,     // data written by a newer schema version
     config_mismatch,  // config disagrees with what the data was written with
+    already_exists,   // the name is taken (a backup)
+    busy,             // stopping, or cancelled by a stop
   };
 
   Status() = default;

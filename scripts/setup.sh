@@ -13,7 +13,14 @@ packages=(
   nats-server rocksdb-tools
   # tests: Catch2, man page lint, Python clients for the integration tests
   catch2 mandoc python3 python3-websocket procps curl
+  # interop tests: discord.py 2.2.2 from Debian (discord.js comes from npm, see below)
+  python3-discord
 )
+# Node.js and npm for the discord.js interop tests, unless a node with npm is already
+# installed (another packaging of Node.js, e.g. one that bundles npm, must not be replaced).
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

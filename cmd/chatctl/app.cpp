@@ -134,6 +134,7 @@ int run_chatctl(int argc, char** argv) {
   add_history_commands(commands);
   add_message_commands(commands);
   add_admin_commands(commands);
+  add_presence_commands(commands);
   std::vector<std::pair<CLI::App*, Command*>> table;
   for (auto& c : commands) table.emplace_back(c->define(app), c.get());
 

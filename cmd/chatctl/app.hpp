@@ -120,6 +120,7 @@ void add_tail_commands(CommandList& out);
 void add_history_commands(CommandList& out);
 void add_message_commands(CommandList& out);
 void add_admin_commands(CommandList& out);
+void add_presence_commands(CommandList& out);
 
 // Parses the command line, runs the chosen command, prints its error (if any) as
 // "chatctl: what: why" and returns the exit code.

@@ -32,7 +32,7 @@ std::vector<ChildSpec> child_specs(const Config& cfg, const std::string& config_
     args.push_back(o);
   }
   std::string dir = daemon_dir();
-  for (const char* name : {"stored", "guildd", "gatewayd"}) {
+  for (const char* name : {"stored", "guildd", "presenced", "gatewayd"}) {
     ChildSpec spec;
     spec.name = name;
     spec.program = dir + "/" + name;

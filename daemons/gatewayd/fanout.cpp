@@ -12,6 +12,7 @@
 #include "chat/proto/subjects.hpp"
 #include "dispatch_frame.hpp"
 #include "intents.hpp"
+#include "presence_client.hpp"
 #include "session.hpp"
 #include "worker.hpp"
 
@@ -141,7 +142,10 @@ void Fanout::on_event(bool user_subject, uint64_t key, bus::Message& msg) {
   snapshot_ = it->second.sessions;
   std::vector<Session*> targets;
   targets.swap(snapshot_);
-  deliver(ev, targets);
+  if (ev.t == "PRESENCE_UPDATE")  // batched by presenced: one dispatch per record
+    worker_.presence().deliver_guild(ev, targets);
+  else
+    deliver(ev, targets);
   // A deleted guild: every local session leaves it.
   if (!user_subject && ev.t == "GUILD_DELETE")
     for (Session* s : targets)

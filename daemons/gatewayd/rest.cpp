@@ -4,6 +4,7 @@
 // unreachable), then the reply's status and code mapped to the HTTP answer.
 #include "rest.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -115,6 +116,11 @@ http::Response rest_error(int status, int code, std::string_view message, std::s
   return rest_json(status, body);
 }
 
+void Rest::sweep(uint64_t now_ms) {
+  uint64_t window = static_cast<uint64_t>(worker_.config().gateway.rest_rate_window_ms);
+  limiter_.sweep(now_ms, std::max<uint64_t>(60000, window));
+}
+
 void Rest::handle(http::Request& request, http::Responder responder) {
   worker_.metrics().rest_requests->inc();
   // /api/v10/..., /api/v9/..., /api/...
@@ -189,7 +195,9 @@ void Rest::handle(http::Request& request, http::Responder responder) {
     std::snprintf(bucket, sizeof bucket, "%016zx", std::hash<std::string>{}(bucket_name));
     std::string key = ctx.token + '|' + bucket + '|' + std::to_string(major);
     uint64_t now = worker_.now_ms();
-    RateDecision d = limiter_.check(key, kBucketLimit, kBucketWindowMs, now);
+    const Config::Gateway& gc = worker_.config().gateway;
+    RateDecision d = limiter_.check(key, static_cast<uint32_t>(gc.rest_rate_limit),
+                                    static_cast<uint64_t>(gc.rest_rate_window_ms), now);
     double reset_after = static_cast<double>(d.reset_after_ms) / 1000.0;
     double reset_at = static_cast<double>(now_unix_ms() + d.reset_after_ms) / 1000.0;
     rl_headers.add("X-RateLimit-Limit", std::to_string(d.limit));

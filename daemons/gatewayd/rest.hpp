@@ -1,8 +1,9 @@
 // The REST API of gatewayd (PROTOCOL.md "REST"): /api/v10 (and /api/v9) routes, each
 // turned into one GuildRequest to chat.guild.<shard> and its GuildReply into Discord's
 // JSON answer. This class owns the per-request pipeline: routing and path ids, the
-// Authorization header, the loop's rate-limit buckets and X-RateLimit-* headers, body
-// decoding, errors in Discord's shape. The route table itself is in rest_routes.cpp.
+// Authorization header, the loop's rate-limit buckets (gateway.rest_rate_limit requests
+// per gateway.rest_rate_window_ms) and X-RateLimit-* headers, body decoding, errors in
+// Discord's shape. The route table itself is in rest_routes.cpp.
 #pragma once
 
 #include <cstdint>
@@ -53,11 +54,8 @@ class Rest {
   explicit Rest(Worker& worker) : worker_(worker) {}
   // Answers one /api/... request (now, or after a bus round trip).
   void handle(http::Request& request, http::Responder responder);
-  void sweep(uint64_t now_ms) { limiter_.sweep(now_ms, 60000); }
-
-  // Request budget of each bucket: generous self-host defaults.
-  static constexpr uint32_t kBucketLimit = 5000;
-  static constexpr uint64_t kBucketWindowMs = 1000;
+  // Forgets buckets idle for a minute (or a window, if longer).
+  void sweep(uint64_t now_ms);
 
  private:
   Worker& worker_;

@@ -38,13 +38,14 @@ bool json_id(const Json& j, uint64_t& out) {
   return false;
 }
 
-// A snowflake query parameter; "0" is accepted (libraries send after=0 for "from the
-// start"). Absent leaves `out` alone.
-bool query_id(const RestCtx& ctx, const char* name, uint64_t& out, Resp& error) {
+// A snowflake query parameter; "0" is accepted and becomes `zero` (discord.py sends
+// after=0 for "from the start of the channel", i.e. oldest first: after=1 says the same to
+// the store, as no message id is that small). Absent leaves `out` alone.
+bool query_id(const RestCtx& ctx, const char* name, uint64_t& out, Resp& error, uint64_t zero = 0) {
   const std::string* v = ctx.request->param(name);
   if (!v) return true;
   if (*v == "0") {
-    out = 0;
+    out = zero;
     return true;
   }
   if (parse_snowflake(*v, out)) return true;
@@ -154,8 +155,8 @@ bool build_message_edit(RestCtx& ctx, GuildRequest& req, Resp& error) {
 bool build_history(RestCtx& ctx, GuildRequest& req, Resp& error) {
   req.limit = 50;
   return query_int(ctx, "limit", 1, 100, req.limit, error) &&
-         query_id(ctx, "before", req.before, error) && query_id(ctx, "after", req.after, error) &&
-         query_id(ctx, "around", req.around, error);
+         query_id(ctx, "before", req.before, error) &&
+         query_id(ctx, "after", req.after, error, 1) && query_id(ctx, "around", req.around, error);
 }
 
 bool build_bulk_delete(RestCtx& ctx, GuildRequest& req, Resp& error) {

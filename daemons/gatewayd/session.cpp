@@ -14,6 +14,7 @@
 #include "chat/proto/snowflake.hpp"
 #include "fanout.hpp"
 #include "intents.hpp"
+#include "presence_client.hpp"
 #include "worker.hpp"
 
 namespace chat::gateway {
@@ -205,7 +206,9 @@ void Session::on_payload(std::string_view payload) {
     case 8:  // REQUEST_GUILD_MEMBERS
       if (state_ != State::ready) return close(4003, "not authenticated", true);
       if (op == 8) handle_request_members(d);
-      return;  // presence and voice belong to presenced and sfud, not served yet
+      if (std::string why; op == 3 && !worker_.presence().update(*this, d, why))
+        return close(4002, "decode error", true);
+      return;  // voice belongs to sfud, not served yet
     default:
       return close(4001, "unknown opcode", true);
   }
@@ -238,6 +241,8 @@ void Session::handle_identify(const Json& d) {
   intents_ = intents;
   token_ = token;
   state_ = State::identifying;
+  if (std::string why; !worker_.presence().identify(id_, d, why))
+    log::info("ws", "identify presence ignored", {{"session", hex_id(id_)}, {"why", why}});
 
   proto::GuildRequest req;
   req.op = "auth";
@@ -280,6 +285,18 @@ void Session::on_guilds_reply(const proto::GuildReply& reply) {
               {{"session", hex_id(id_)}, {"status", reply.status}, {"message", reply.message}});
     return close(4000, "unknown error");
   }
+  // presenced first: the session goes online and GUILD_CREATE gets the presences.
+  auto kept = std::make_shared<proto::GuildReply>(reply);
+  Worker* w = &worker_;
+  uint64_t sid = id_;
+  worker_.presence().ready(*this, reply, [w, sid, kept](GuildPresenceMap presences) {
+    Session* s = w->find(sid);
+    if (s && s->state_ == State::identifying) s->on_guilds_ready(*kept, presences);
+  });
+}
+
+void Session::on_guilds_ready(const proto::GuildReply& reply,
+                              std::unordered_map<uint64_t, nlohmann::json>& presences) {
   state_ = State::ready;
   last_beat_ms_ = worker_.now_ms();
   worker_.shared().resumes.add(id_, worker_.index());
@@ -309,8 +326,9 @@ void Session::on_guilds_reply(const proto::GuildReply& reply) {
   for (const proto::Guild& g : reply.guilds) {
     if (!wants_guild(g.id)) continue;
     if (state_ != State::ready) break;  // closed while writing (slow consumer)
-    dispatch(make_dispatch("GUILD_CREATE", dump(proto::guild_create_json(
-                                               g, reply.channels, reply.members, user_id_))));
+    Json gc = proto::guild_create_json(g, reply.channels, reply.members, user_id_);
+    if (auto p = presences.find(g.id); p != presences.end()) gc["presences"] = std::move(p->second);
+    dispatch(make_dispatch("GUILD_CREATE", dump(gc)));
   }
   if (!receiving()) return;
   worker_.fanout().join_user(user_id_, this);
@@ -418,6 +436,7 @@ void Session::detach_link() {
 
 void Session::finish_resume(uint32_t seq) {
   state_ = State::ready;
+  worker_.presence().resumed(id_);
   last_beat_ms_ = worker_.now_ms();
   detached_ms_ = 0;
   size_t replayed = 0;
@@ -466,10 +485,11 @@ void Session::handle_request_members(const Json& d) {
     }
   }
   Json nonce = d.value("nonce", Json());
+  bool presences = d.value("presences", Json(false)).is_boolean() && d.value("presences", false);
   Worker* w = &worker_;
   uint64_t sid = id_;
   worker_.guild_request(
-      req, [w, sid, guild_id, wanted, nonce](bus::Status, proto::GuildReply& reply) {
+      req, [w, sid, guild_id, wanted, nonce, presences](bus::Status, proto::GuildReply& reply) {
         Session* s = w->find(sid);
         if (!s || s->state_ != State::ready) return;
         Json members = Json::array();
@@ -489,7 +509,11 @@ void Session::handle_request_members(const Json& d) {
                       {"not_found", std::move(not_found)},
                       {"presences", Json::array()}};
         if (nonce.is_string()) chunk["nonce"] = nonce;
-        s->dispatch(make_dispatch("GUILD_MEMBERS_CHUNK", dump(chunk)));
+        std::vector<uint64_t> ids;
+        for (const proto::Member& m : reply.members)
+          if (wanted.empty() || std::find(wanted.begin(), wanted.end(), m.user_id) != wanted.end())
+            ids.push_back(m.user_id);
+        w->presence().member_chunk(*s, guild_id, std::move(chunk), presences, std::move(ids));
       });
 }
 
@@ -515,6 +539,7 @@ void Session::close(uint16_t code, std::string_view reason, bool resumable) {
   if (resumable && resumable_code(code) && receiving()) {
     state_ = State::detached;
     detached_ms_ = worker_.now_ms();
+    worker_.presence().detached(id_);
     return;
   }
   end();
@@ -544,6 +569,7 @@ void Session::on_remote_closed(uint64_t proxy_id, uint16_t code) {
   if (receiving() && code != 1000 && code != 1001) {
     state_ = State::detached;
     detached_ms_ = worker_.now_ms();
+    worker_.presence().detached(id_);
     log::info("ws", "session detached",
               {{"session", hex_id(id_)}, {"code", code}, {"user", user_id_}});
     return;
@@ -553,6 +579,7 @@ void Session::on_remote_closed(uint64_t proxy_id, uint16_t code) {
 
 void Session::end() {
   if (state_ == State::closed) return;
+  worker_.presence().ended(id_);
   if (receiving()) {
     while (!guilds_.empty()) leave_guild(guilds_.back());
     worker_.fanout().leave_user(user_id_, this);

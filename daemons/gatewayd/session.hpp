@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "chat/proto/ops.hpp"
@@ -97,6 +98,9 @@ class Session {
   void handle_request_members(const nlohmann::json& d);
   void on_auth_reply(const proto::GuildReply& reply);
   void on_guilds_reply(const proto::GuildReply& reply);
+  // READY and GUILD_CREATEs, once presenced gave the guilds' presences (guild -> array).
+  void on_guilds_ready(const proto::GuildReply& reply,
+                       std::unordered_map<uint64_t, nlohmann::json>& presences);
   void finish_resume(uint32_t seq);
   void end();
   void detach_link();

@@ -14,6 +14,7 @@
 #include "chat/proto/subjects.hpp"
 #include "chat/ws/handshake.hpp"
 #include "fanout.hpp"
+#include "presence_client.hpp"
 #include "rest.hpp"
 #include "session.hpp"
 
@@ -43,6 +44,7 @@ Worker::~Worker() {
   sessions_.clear();
   retired_.clear();
   fanout_.reset();
+  presence_.reset();
   rest_.reset();
   server_.reset();
   listener_.reset();
@@ -80,6 +82,8 @@ bool Worker::open(std::string& error) {
       [this](evutil_socket_t fd, const sockaddr*, int) { server_->adopt(fd); }, lo, error);
   if (!listener_) return false;
   fanout_ = std::make_unique<Fanout>(*this);
+  presence_ = std::make_unique<PresenceClient>(*this);
+  if (!presence_->open()) return error = "cannot subscribe to chat.presence.sync", false;
   rest_ = std::make_unique<Rest>(*this);
   int period = std::clamp(c.gateway.heartbeat_interval_ms / 4, 20, 1000);
   cron_ = std::make_unique<sys::Timer>(base_, period, [this] { cron(); });
@@ -180,6 +184,7 @@ void Worker::on_request(http::Request& request, http::Responder responder) {
   if (auto r =
           http::admin_response(request, *shared_.registry, [this] { return not_ready_reason(); }))
     return responder.send(std::move(*r));
+  if (request.path.starts_with("/api/") && presence_->handle_admin(request, responder)) return;
   if (request.path.starts_with("/api/") || request.path == "/api")
     return rest_->handle(request, std::move(responder));
   if (request.is_upgrade() && is_gateway_path(request.path)) {

@@ -32,6 +32,7 @@
 namespace chat::gateway {
 
 class Fanout;
+class PresenceClient;
 class Rest;
 class Session;
 class Worker;
@@ -74,6 +75,7 @@ class Worker : public ws::ServerConnection::Listener {
   Shared& shared() { return shared_; }
   GatewayMetrics& metrics() { return shared_.metrics; }
   Fanout& fanout() { return *fanout_; }
+  PresenceClient& presence() { return *presence_; }
   bus::Bus& bus() { return *bus_; }
   uint64_t now_ms() const;
   std::string& scratch() { return scratch_; }
@@ -115,6 +117,7 @@ class Worker : public ws::ServerConnection::Listener {
   std::unique_ptr<net::Listener> listener_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<Fanout> fanout_;
+  std::unique_ptr<PresenceClient> presence_;
   std::unique_ptr<Rest> rest_;
   std::unique_ptr<sys::Timer> cron_;
   std::thread thread_;

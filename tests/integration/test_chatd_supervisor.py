@@ -25,8 +25,8 @@ import time
 import chattest
 from chattest import ChatTestError, log
 
-NAMES = ["nats-server", "stored", "guildd", "gatewayd"]
-STOP_BOUND_S = 4 * 5 + 10  # four children, stop_timeout_ms 5000 each, and some slack
+NAMES = ["nats-server"] + list(chattest.DAEMONS)
+STOP_BOUND_S = len(NAMES) * 5 + 10  # each child's stop_timeout_ms 5000, and some slack
 
 
 def check(cond, what):
@@ -67,7 +67,8 @@ def check_http(chatd):
     check(code == 200, "/healthz: %d %s" % (code, body))
     code, body = chatd.http("/metrics")
     check(code == 200, "/metrics: %d" % code)
-    check("chat_chatd_children_running 4" in body, "/metrics running=4:\n" + body)
+    running = "chat_chatd_children_running %d" % len(NAMES)
+    check(running in body, "/metrics %s:\n%s" % (running, body))
     check('chat_chatd_restarts_total{child="guildd"} 0' in body, "/metrics restarts:\n" + body)
     log("ok: /healthz, /readyz, /metrics")
 

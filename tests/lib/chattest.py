@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 
-DAEMONS = ("stored", "guildd", "gatewayd")  # chatd's children, in start order
+DAEMONS = ("stored", "guildd", "presenced", "gatewayd")  # chatd's children, in start order
 
 
 class ChatTestError(AssertionError):
@@ -151,7 +151,7 @@ class TestConfig:
     def __init__(self, path, data_dir, ports, tables):
         self.path = path
         self.data_dir = data_dir
-        self.ports = ports  # {"nats": .., "gateway": .., "guild": .., "store": .., "chatd": ..}
+        self.ports = ports  # {"nats", "gateway", "guild", "store", "chatd", "presence"}: port
         self.tables = tables
 
     @property
@@ -174,7 +174,7 @@ def write_config(directory, extra=None, name="chat.toml"):
     `extra` adds or replaces keys: {"chatd": {"intensity": 10}, "store": {"sync": "none"}};
     a non-dict value sets a top-level key ({"shards": 2}).
     """
-    ports = dict(zip(("nats", "gateway", "guild", "store", "chatd"), free_ports(5)))
+    ports = dict(zip(("nats", "gateway", "guild", "store", "chatd", "presence"), free_ports(6)))
     data_dir = os.path.join(directory, "var")
     top = {"data_dir": data_dir}
     tables = {
@@ -187,6 +187,7 @@ def write_config(directory, extra=None, name="chat.toml"):
         "gateway": {"listen": "127.0.0.1:%d" % ports["gateway"]},
         "guild": {"listen": "127.0.0.1:%d" % ports["guild"]},
         "store": {"listen": "127.0.0.1:%d" % ports["store"]},
+        "presence": {"listen": "127.0.0.1:%d" % ports["presence"]},
     }
     for key, value in (extra or {}).items():
         if isinstance(value, dict):

@@ -89,6 +89,12 @@ const std::vector<Key>& key_table() {
       int_key(
           "gateway.request_timeout_ms",
           [](Config& c) -> int& { return c.gateway.request_timeout_ms; }, 10, 600000),
+      int_key(
+          "gateway.rest_rate_limit", [](Config& c) -> int& { return c.gateway.rest_rate_limit; }, 1,
+          1000000),
+      int_key(
+          "gateway.rest_rate_window_ms",
+          [](Config& c) -> int& { return c.gateway.rest_rate_window_ms; }, 10, 3600000),
       str_key("guild.listen", [](Config& c) -> std::string& { return c.guild.listen; }),
       int_key(
           "guild.worker", [](Config& c) -> int& { return c.guild.worker; }, 0, 31),
@@ -105,6 +111,28 @@ const std::vector<Key>& key_table() {
       int_key(
           "store.block_cache_mb", [](Config& c) -> int& { return c.store.block_cache_mb; }, 1,
           1 << 20),
+      str_key("presence.listen", [](Config& c) -> std::string& { return c.presence.listen; }),
+      int_key(
+          "presence.lease_timeout_ms",
+          [](Config& c) -> int& { return c.presence.lease_timeout_ms; }, 300, 600000),
+      int_key(
+          "presence.coalesce_ms", [](Config& c) -> int& { return c.presence.coalesce_ms; }, 0,
+          60000),
+      int_key(
+          "presence.guild_rate", [](Config& c) -> int& { return c.presence.guild_rate; }, 1,
+          1000000),
+      int_key(
+          "presence.guild_burst", [](Config& c) -> int& { return c.presence.guild_burst; }, 1,
+          1000000),
+      int_key(
+          "presence.large_guild_threshold",
+          [](Config& c) -> int& { return c.presence.large_guild_threshold; }, 1, 100000000),
+      int_key(
+          "presence.sync_window_ms", [](Config& c) -> int& { return c.presence.sync_window_ms; }, 0,
+          600000),
+      int_key(
+          "presence.request_timeout_ms",
+          [](Config& c) -> int& { return c.presence.request_timeout_ms; }, 10, 600000),
   };
   return keys;
 }

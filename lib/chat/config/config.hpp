@@ -50,6 +50,8 @@ struct Config {
     int resume_window_s = 180;
     int max_queue_bytes = 4 << 20;  // a session queuing more than this is closed
     int request_timeout_ms = 5000;  // bus requests to guildd
+    int rest_rate_limit = 5000;     // REST requests per bucket (token, route, channel/guild)
+    int rest_rate_window_ms = 1000; // ... per this window; past it: 429 with Retry-After
   } gateway;
 
   struct Guild {
@@ -65,6 +67,17 @@ struct Config {
     int bucket_days = 10;
     int block_cache_mb = 64;
   } store;
+
+  struct Presence {
+    std::string listen = "127.0.0.1:8795";  // health and metrics
+    int lease_timeout_ms = 15000;  // a gateway node silent this long loses its sessions
+    int coalesce_ms = 500;         // changes to one user within this window become one
+    int guild_rate = 50;           // presence records per second per guild
+    int guild_burst = 200;         // records a guild may get at once
+    int large_guild_threshold = 1000;  // above: presence only for members a session asked about
+    int sync_window_ms = 3000;     // after start: sessions from the resync are not re-announced
+    int request_timeout_ms = 1000; // gatewayd's queries to presenced
+  } presence;
 
   // Absolute data_dir (relative paths are taken from the working directory).
   std::string data_path() const;

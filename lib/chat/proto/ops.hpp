@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "chat/proto/model.hpp"
+#include "chat/proto/presence_ops.hpp"
 
 namespace chat::proto {
 
@@ -125,6 +126,15 @@ enum ErrorCode : int {
 // dir.get       keys[0]                                       entries[0] or status 404
 // dir.scan      prefix, limit (0 = all)                       entries (key order)
 // stats         channel_id (0 = all)                          text (JSON for operators)
+// retention.set channel_id, days: the channel's own setting     -  (answered once durable)
+//               (1..36500 days, 0 = keep forever whatever its
+//               guild says, < 0 = remove it); or guild_id, ids
+//               (the guild's channels, replacing the last
+//               list), days (> 0 sets, <= 0 removes)
+// retention.get channel_id: the channel's effective days, or    text {"days": N} (0 = none)
+//               guild_id: the guild's setting                   or {"days", "channels"}
+// (guild_id and days were appended for retention.set; expired messages are removed by
+// stored's cron, see lib/chat/store/retention.hpp)
 // ---------------------------------------------------------------------------------------
 struct DirEntry {
   std::string key;
@@ -143,8 +153,10 @@ struct StoreRequest {
   std::vector<DirEntry> entries;
   std::vector<std::string> keys;
   std::string prefix;
+  uint64_t guild_id = 0;
+  int days = 0;
   MSGPACK_DEFINE_MAP(v, op, channel_id, message_id, before, after, around, limit, messages, ids,
-                     entries, keys, prefix)
+                     entries, keys, prefix, guild_id, days)
 };
 
 // status: 200 ok, 400 bad request, 404 not found, 500 storage error.
@@ -176,6 +188,9 @@ struct StoreReply {
 // GUILD_MEMBER_REMOVE  guild                 guild_id, member (user fields)
 // GUILD_CREATE         chat.evt.user.<u>     guild, channels, members (the user joined it)
 // GUILD_DELETE         chat.evt.user.<u>     guild_id (the user left or was removed)
+// PRESENCE_UPDATE      chat.evt.guild.<g>    guild_id, presences (one dispatch each;
+//                      chat.evt.presence.<u> published by presenced, presence_ops.hpp)
+// (`presences` was appended for presenced)
 // ---------------------------------------------------------------------------------------
 struct Event {
   int v = kSchemaVersion;
@@ -189,8 +204,9 @@ struct Event {
   std::vector<Channel> channels;
   std::vector<Member> members;
   std::vector<uint64_t> ids;
+  std::vector<PresenceRecord> presences;
   MSGPACK_DEFINE_MAP(v, t, guild_id, channel_id, user_id, ts_ms, message, channel, guild, member,
-                     channels, members, ids)
+                     channels, members, ids, presences)
 };
 
 }  // namespace chat::proto

@@ -10,9 +10,13 @@ inline uint32_t shard_of(uint64_t id, int shards) {
   return static_cast<uint32_t>(id % static_cast<uint64_t>(shards < 1 ? 1 : shards));
 }
 // gatewayd -> guildd requests: every write and every permission-checked read.
-inline std::string guild(uint32_t shard) { return "chat.guild." + std::to_string(shard); }
+inline std::string guild(uint32_t shard) {
+  return "chat.guild." + std::to_string(shard);
+}
 // guildd -> stored requests: append, page, edit, delete, directory reads and writes.
-inline std::string store(uint32_t shard) { return "chat.store." + std::to_string(shard); }
+inline std::string store(uint32_t shard) {
+  return "chat.store." + std::to_string(shard);
+}
 // Dispatch events for one guild (MESSAGE_CREATE, CHANNEL_CREATE, ...).
 inline std::string guild_events(uint64_t guild_id) {
   return "chat.evt.guild." + std::to_string(guild_id);
@@ -22,10 +26,18 @@ inline std::string user_events(uint64_t user_id) {
   return "chat.evt.user." + std::to_string(user_id);
 }
 inline constexpr const char* kUserEventsWildcard = "chat.evt.user.*";
-inline std::string presence(uint32_t shard) { return "chat.presence." + std::to_string(shard); }
-inline std::string lease(const std::string& node) { return "chat.lease." + node; }
-inline std::string voice(const std::string& sfu) { return "chat.voice." + sfu; }
+inline std::string presence(uint32_t shard) {
+  return "chat.presence." + std::to_string(shard);
+}
+inline std::string lease(const std::string& node) {
+  return "chat.lease." + node;
+}
+inline std::string voice(const std::string& sfu) {
+  return "chat.voice." + sfu;
+}
 // Operator requests to one daemon: stats, compaction, backup, reload.
-inline std::string admin(const std::string& daemon) { return "chat.admin." + daemon; }
+inline std::string admin(const std::string& daemon) {
+  return "chat.admin." + daemon;
+}
 
 }  // namespace chat::subjects

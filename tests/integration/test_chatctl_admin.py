@@ -14,32 +14,6 @@ import subprocess
 
 import chattest
 
-class Chatctl:
-    """Runs build/bin/chatctl with --config (so the admin token comes from data_dir)."""
-
-    def __init__(self, config):
-        self.config = config
-        self.env = {k: v for k, v in os.environ.items() if k not in ("CHAT_URL", "CHAT_TOKEN")}
-
-    def argv(self, args):
-        return [chattest.program("chatctl"), "--config", self.config.path] + list(args)
-
-    def run(self, *args, stdin=None, expect=0, timeout=120):
-        p = subprocess.run(self.argv(args), input=stdin, capture_output=True, text=True,
-                           env=self.env, timeout=timeout)
-        if expect is not None and p.returncode != expect:
-            raise chattest.ChatTestError("chatctl %s: exit %d, expected %d\nstderr: %s"
-                                         % (" ".join(args), p.returncode, expect, p.stderr))
-        return p
-
-    def json_lines(self, *args, **kw):
-        return [json.loads(l) for l in self.run(*args, **kw).stdout.splitlines() if l.strip()]
-
-    def spawn(self, *args):
-        return subprocess.Popen(self.argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=self.env)
-
-
 def check_status(ctl):
     children = ctl.json_lines("--json", "status")
     names = [c["name"] for c in children]
@@ -83,7 +57,7 @@ def check_users(ctl, guild):
     person = ctl.run("user", "create", "alice").stdout
     assert "alice" in person and "token" in person, person
 
-    as_bot = Chatctl(ctl.config)
+    as_bot = chattest.Chatctl(ctl.config)
     as_bot.env["CHAT_TOKEN"] = bot["token"]
     # Not a member yet: the channel is not visible to the bot.
     p = as_bot.run("send", "ops/#alerts", "hello", expect=None)
@@ -153,7 +127,7 @@ def check_errors(ctl):
     ctl.run("history", "1234567890123456789", expect=66)
     ctl.run("send", "ops/#alerts", "x" * 2001, expect=65)
     ctl.run("--token", "not-a-token", "send", "ops/#alerts", "x", expect=77)
-    bad = Chatctl(ctl.config)
+    bad = chattest.Chatctl(ctl.config)
     bad.env["CHAT_TOKEN"] = "not-a-token"
     bad.run("guild", "list", expect=77)
     chattest.log("exit codes: 64, 65, 66, 77")
@@ -163,7 +137,7 @@ def main():
     chattest.require_programs("chatd", "stored", "guildd", "gatewayd", "chatctl")
     with chattest.TestDir() as tmp:
         cfg = chattest.write_config(tmp)
-        ctl = Chatctl(cfg)
+        ctl = chattest.Chatctl(cfg)
         with chattest.Chatd(cfg) as chatd:
             chatd.wait_running()
             check_status(ctl)

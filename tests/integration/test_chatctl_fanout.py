@@ -17,62 +17,6 @@ N = 1000
 CHANNEL = "ops/#alerts"
 
 
-class Chatctl:
-    """Runs build/bin/chatctl with --config (so the admin token comes from data_dir)."""
-
-    def __init__(self, config):
-        self.config = config
-        self.env = {k: v for k, v in os.environ.items() if k not in ("CHAT_URL", "CHAT_TOKEN")}
-
-    def argv(self, args):
-        return [chattest.program("chatctl"), "--config", self.config.path] + list(args)
-
-    def run(self, *args, stdin=None, expect=0, timeout=120):
-        p = subprocess.run(self.argv(args), input=stdin, capture_output=True, text=True,
-                           env=self.env, timeout=timeout)
-        if expect is not None and p.returncode != expect:
-            raise chattest.ChatTestError("chatctl %s: exit %d, expected %d\nstderr: %s"
-                                         % (" ".join(args), p.returncode, expect, p.stderr))
-        return p
-
-    def json_lines(self, *args, **kw):
-        return [json.loads(l) for l in self.run(*args, **kw).stdout.splitlines() if l.strip()]
-
-    def spawn(self, *args):
-        return subprocess.Popen(self.argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=self.env)
-
-
-class Reader:
-    """Collects a follower's NDJSON stdout on a thread."""
-
-    def __init__(self, name, proc):
-        self.name, self.proc = name, proc
-        self.messages = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        for line in self.proc.stdout:
-            if line.strip():
-                m = json.loads(line)
-                with self.lock:
-                    self.messages.append(m)
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.messages)
-
-    def stop(self):
-        self.proc.terminate()
-        rc = self.proc.wait(timeout=10)
-        self.thread.join(timeout=10)
-        err = self.proc.stderr.read()
-        if rc != 0:
-            raise chattest.ChatTestError("%s exited %d: %s" % (self.name, rc, err))
-
-
 class RawGateway:
     """A plain WebSocket gateway client (python3-websocket): IDENTIFY, heartbeats, and
     every MESSAGE_CREATE of one channel collected."""
@@ -140,14 +84,14 @@ def main():
         cfg = chattest.write_config(tmp)
         with chattest.Chatd(cfg) as chatd:
             chatd.wait_running()
-            ctl = Chatctl(cfg)
+            ctl = chattest.Chatctl(cfg)
 
             guild = ctl.json_lines("--json", "guild", "create", "ops")[0]
             channel = ctl.json_lines("--json", "channel", "create", "ops", "alerts")[0]
             assert channel["name"] == "alerts" and channel["guild_id"] == guild["id"], channel
             token = open(os.path.join(cfg.data_dir, "admin.token")).read().strip()
 
-            tails = [Reader("tail %d" % i, ctl.spawn("tail", "-f", "-n", "0", "--json", CHANNEL))
+            tails = [chattest.TailReader("tail %d" % i, ctl.spawn("tail", "-f", "-n", "0", "--json", CHANNEL))
                      for i in range(2)]
             raw = RawGateway("ws://127.0.0.1:%d/gateway?v=10&encoding=json" % cfg.ports["gateway"],
                              token, channel["id"])
@@ -161,7 +105,7 @@ def main():
 
             def all_connected():
                 for r in receivers:
-                    if isinstance(r, Reader) and r.proc.poll() is not None:
+                    if isinstance(r, chattest.TailReader) and r.proc.poll() is not None:
                         raise chattest.ChatTestError("%s exited: %s" % (r.name, r.proc.stderr.read()))
                 if all(has_marker(r) for r in receivers):
                     return True

@@ -20,62 +20,6 @@ N = 600
 CHANNEL = "ops/#alerts"
 
 
-class Chatctl:
-    """Runs build/bin/chatctl with --config (so the admin token comes from data_dir)."""
-
-    def __init__(self, config):
-        self.config = config
-        self.env = {k: v for k, v in os.environ.items() if k not in ("CHAT_URL", "CHAT_TOKEN")}
-
-    def argv(self, args):
-        return [chattest.program("chatctl"), "--config", self.config.path] + list(args)
-
-    def run(self, *args, stdin=None, expect=0, timeout=120):
-        p = subprocess.run(self.argv(args), input=stdin, capture_output=True, text=True,
-                           env=self.env, timeout=timeout)
-        if expect is not None and p.returncode != expect:
-            raise chattest.ChatTestError("chatctl %s: exit %d, expected %d\nstderr: %s"
-                                         % (" ".join(args), p.returncode, expect, p.stderr))
-        return p
-
-    def json_lines(self, *args, **kw):
-        return [json.loads(l) for l in self.run(*args, **kw).stdout.splitlines() if l.strip()]
-
-    def spawn(self, *args):
-        return subprocess.Popen(self.argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=self.env)
-
-
-class Reader:
-    """Collects a follower's NDJSON stdout on a thread."""
-
-    def __init__(self, name, proc):
-        self.name, self.proc = name, proc
-        self.messages = []
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        for line in self.proc.stdout:
-            if line.strip():
-                m = json.loads(line)
-                with self.lock:
-                    self.messages.append(m)
-
-    def snapshot(self):
-        with self.lock:
-            return list(self.messages)
-
-    def stop(self):
-        self.proc.terminate()
-        rc = self.proc.wait(timeout=10)
-        self.thread.join(timeout=10)
-        err = self.proc.stderr.read()
-        if rc != 0:
-            raise chattest.ChatTestError("%s exited %d: %s" % (self.name, rc, err))
-
-
 def gatewayd_pid(chatd):
     c = chatd.child("gatewayd")
     return c["pid"] if c["state"] == "running" else 0
@@ -87,11 +31,11 @@ def main():
         cfg = chattest.write_config(tmp, {"chatd": {"intensity": 20}})
         with chattest.Chatd(cfg) as chatd:
             chatd.wait_running()
-            ctl = Chatctl(cfg)
+            ctl = chattest.Chatctl(cfg)
             ctl.run("guild", "create", "ops")
             ctl.run("channel", "create", "ops", "alerts")
             cursor = os.path.join(tmp, "follow.cursor")
-            tail = Reader("tail", ctl.spawn("tail", "-f", "-n", "0", "--cursor-file", cursor,
+            tail = chattest.TailReader("tail", ctl.spawn("tail", "-f", "-n", "0", "--cursor-file", cursor,
                                             CHANNEL))
 
             def connected():

@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 DAEMONS = ("stored", "guildd", "presenced", "gatewayd")  # chatd's children, in start order
@@ -446,3 +447,63 @@ class Chatd:
     def wait_ready_http(self, timeout=30.0):
         """Waits for /readyz to answer 200."""
         return wait_for(lambda: self.http("/readyz")[0] == 200, timeout, "chatd /readyz 200")
+
+
+# ---------------------------------------------------------------------------------------
+# chatctl, as scripts run it
+
+
+class Chatctl:
+    """Runs build/bin/chatctl with --config (so the admin token comes from data_dir)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.env = {k: v for k, v in os.environ.items() if k not in ("CHAT_URL", "CHAT_TOKEN")}
+
+    def argv(self, args):
+        return [program("chatctl"), "--config", self.config.path] + list(args)
+
+    def run(self, *args, stdin=None, expect=0, timeout=120):
+        p = subprocess.run(self.argv(args), input=stdin, capture_output=True, text=True,
+                           env=self.env, timeout=timeout)
+        if expect is not None and p.returncode != expect:
+            raise ChatTestError("chatctl %s: exit %d, expected %d\nstderr: %s"
+                                         % (" ".join(args), p.returncode, expect, p.stderr))
+        return p
+
+    def json_lines(self, *args, **kw):
+        return [json.loads(l) for l in self.run(*args, **kw).stdout.splitlines() if l.strip()]
+
+    def spawn(self, *args):
+        return subprocess.Popen(self.argv(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=self.env)
+
+
+class TailReader:
+    """Collects a follower's NDJSON stdout on a thread."""
+
+    def __init__(self, name, proc):
+        self.name, self.proc = name, proc
+        self.messages = []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        for line in self.proc.stdout:
+            if line.strip():
+                m = json.loads(line)
+                with self.lock:
+                    self.messages.append(m)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.messages)
+
+    def stop(self):
+        self.proc.terminate()
+        rc = self.proc.wait(timeout=10)
+        self.thread.join(timeout=10)
+        err = self.proc.stderr.read()
+        if rc != 0:
+            raise ChatTestError("%s exited %d: %s" % (self.name, rc, err))

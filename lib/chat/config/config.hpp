@@ -29,54 +29,54 @@ struct Config {
 
   struct Nats {
     std::string url = "nats://127.0.0.1:4290";
-    bool spawn = true;               // chatd starts a local nats-server on url's port
+    bool spawn = true;                   // chatd starts a local nats-server on url's port
     std::string server = "nats-server";  // program chatd runs (looked up in PATH and /usr/sbin)
   } nats;
 
   struct Chatd {
     std::string listen = "127.0.0.1:8794";  // health and metrics
-    int intensity = 5;            // more restarts than this within period_s stops everything
+    int intensity = 5;  // more restarts than this within period_s stops everything
     int period_s = 30;
-    int stop_timeout_ms = 10000;  // per child, SIGTERM then SIGKILL
-    int ready_timeout_ms = 30000; // a child that does not report READY=1 in time failed
-    int backoff_max_ms = 5000;    // restart delay doubles from 100 ms up to this
+    int stop_timeout_ms = 10000;   // per child, SIGTERM then SIGKILL
+    int ready_timeout_ms = 30000;  // a child that does not report READY=1 in time failed
+    int backoff_max_ms = 5000;     // restart delay doubles from 100 ms up to this
   } chatd;
 
   struct Gateway {
     std::string listen = "127.0.0.1:8790";  // REST, WebSocket, health, metrics
-    std::string public_url;       // ws URL given to clients; empty = ws://<listen>/gateway
-    int threads = 0;              // event loops; 0 = one per core
+    std::string public_url;  // ws URL given to clients; empty = ws://<listen>/gateway
+    int threads = 0;         // event loops; 0 = one per core
     int heartbeat_interval_ms = 41250;
     int resume_window_s = 180;
-    int max_queue_bytes = 4 << 20;  // a session queuing more than this is closed
-    int request_timeout_ms = 5000;  // bus requests to guildd
-    int rest_rate_limit = 5000;     // REST requests per bucket (token, route, channel/guild)
-    int rest_rate_window_ms = 1000; // ... per this window; past it: 429 with Retry-After
+    int max_queue_bytes = 4 << 20;   // a session queuing more than this is closed
+    int request_timeout_ms = 5000;   // bus requests to guildd
+    int rest_rate_limit = 5000;      // REST requests per bucket (token, route, channel/guild)
+    int rest_rate_window_ms = 1000;  // ... per this window; past it: 429 with Retry-After
   } gateway;
 
   struct Guild {
     std::string listen = "127.0.0.1:8792";  // health and metrics
-    int worker = 1;   // snowflake worker id (0-31), distinct per id-issuing instance
-    int process = 0;  // snowflake process id (0-31)
+    int worker = 1;                 // snowflake worker id (0-31), distinct per id-issuing instance
+    int process = 0;                // snowflake process id (0-31)
     int request_timeout_ms = 5000;  // bus requests to stored
   } guild;
 
   struct Store {
     std::string listen = "127.0.0.1:8793";  // health and metrics
-    std::string sync = "batch";  // batch: one synced WriteBatch per loop turn | none
+    std::string sync = "batch";             // batch: one synced WriteBatch per loop turn | none
     int bucket_days = 10;
     int block_cache_mb = 64;
   } store;
 
   struct Presence {
     std::string listen = "127.0.0.1:8795";  // health and metrics
-    int lease_timeout_ms = 15000;  // a gateway node silent this long loses its sessions
-    int coalesce_ms = 500;         // changes to one user within this window become one
-    int guild_rate = 50;           // presence records per second per guild
-    int guild_burst = 200;         // records a guild may get at once
+    int lease_timeout_ms = 15000;           // a gateway node silent this long loses its sessions
+    int coalesce_ms = 500;                  // changes to one user within this window become one
+    int guild_rate = 50;                    // presence records per second per guild
+    int guild_burst = 200;                  // records a guild may get at once
     int large_guild_threshold = 1000;  // above: presence only for members a session asked about
-    int sync_window_ms = 3000;     // after start: sessions from the resync are not re-announced
-    int request_timeout_ms = 1000; // gatewayd's queries to presenced
+    int sync_window_ms = 3000;         // after start: sessions from the resync are not re-announced
+    int request_timeout_ms = 1000;     // gatewayd's queries to presenced
   } presence;
 
   // Absolute data_dir (relative paths are taken from the working directory).

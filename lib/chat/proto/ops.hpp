@@ -72,9 +72,9 @@ struct GuildRequest {
   int limit = 0;
   std::vector<uint64_t> ids;
   uint64_t ref_message_id = 0, ref_channel_id = 0;
-  MSGPACK_DEFINE_MAP(v, op, token, guild_id, channel_id, message_id, user_id, name, content,
-                     nonce, topic, flag, type, before, after, around, limit, ids,
-                     ref_message_id, ref_channel_id)
+  MSGPACK_DEFINE_MAP(v, op, token, guild_id, channel_id, message_id, user_id, name, content, nonce,
+                     topic, flag, type, before, after, around, limit, ids, ref_message_id,
+                     ref_channel_id)
 };
 
 // `status` is the HTTP status gatewayd answers with (200, 204, 400, 401, 403, 404, 503);

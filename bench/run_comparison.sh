@@ -14,9 +14,12 @@
 #   CHAT_BIN [build/bin]  where chatd, gatewayd, guildd, stored and fanout_bench are
 #   FANOUT_BENCH          the generator; built with g++ into OUT when missing
 #   SYSTEMS ["gatewayd nats mosquitto ejabberd"]   REPEATS [3]
-#   IDLE [10000,100000, capped below the open-file hard limit]   SUBS [5000]
+#   IDLE [10000,100000, capped below the open-file hard limit; "none" skips the idle runs]
+#   SUBS [5000]
 #   RATES [10,100 msgs/s]  DURATION [5 s per rate]  DRAIN [5 s]  NICE [-10]
 #   OUT [a new /tmp/chatbench-XXXXXX]: results.jsonl, logs, table.txt, table.md
+#   SYSCALLS [0]  1: count gatewayd's syscalls (perf stat) during each fan-out run and
+#                 divide by its deliveries (chat_gatewayd_deliveries_total), into syscalls.txt
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${CHAT_BIN:-$here/build/bin}"
@@ -150,6 +153,11 @@ TOML
   sleep 1  # let the fresh server finish its start-up allocations before the RSS baseline
 }
 
+deliveries() {  # gatewayd's chat_gatewayd_deliveries_total
+  in_ns curl -sf http://127.0.0.1:8790/metrics |
+    awk '$1=="chat_gatewayd_deliveries_total"{printf "%d", $2}'
+}
+
 stop_system() {
   local sys="$1"
   case "$sys" in
@@ -173,9 +181,34 @@ run() {  # run SYSTEM SCENARIO ARGS...
     return 0
   fi
   echo "== $sys $scenario (pid $PIDS, load $(cut -d' ' -f1-3 /proc/loadavg))"
+  local perf_pid="" d0=0
+  if [ "${SYSCALLS:-0}" = 1 ] && [ "$sys" = gatewayd ] && [ "$scenario" = fanout ]; then
+    d0=$(deliveries)
+    perf stat -x, -o "$out/perf.tmp" -e raw_syscalls:sys_enter,syscalls:sys_enter_epoll_ctl \
+      -e syscalls:sys_enter_writev,syscalls:sys_enter_write,syscalls:sys_enter_epoll_wait \
+      -p "$(echo "$PIDS" | head -1)" 2>/dev/null &
+    perf_pid=$!
+  fi
   in_ns timeout 900 nice -n "$NICE" "$gen" "${ARGS[@]}" --port "$PORT" --pid "$PIDS" \
     --scenario "$scenario" "$@" 2>>"$out/fanout.log" | tee -a "$out/raw.txt" |
     sed -n 's/^RESULT //p' | tee -a "$results" | python3 "$here/bench/fanout/table.py" --progress || true
+  if [ -n "$perf_pid" ]; then
+    local d1
+    d1=$(deliveries)
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    python3 - "$out/perf.tmp" "$((d1 - d0))" "$*" <<'PY' | tee -a "$out/syscalls.txt"
+import sys
+counts = {}
+for line in open(sys.argv[1]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[0].replace(".", "").isdigit():
+        counts[f[2].split(":")[-1]] = float(f[0])
+n = int(sys.argv[2]) or 1
+print("syscalls per delivery (%s; %d deliveries): " % (sys.argv[3], n) +
+      ", ".join("%s %.3f" % (k.replace("sys_enter_", ""), v / n) for k, v in counts.items()))
+PY
+  fi
   stop_system "$sys"
 }
 
@@ -186,7 +219,7 @@ start_s=$SECONDS
 for rep in $(seq 1 "$REPEATS"); do
   echo "--- repetition $rep of $REPEATS"
   for sys in $SYSTEMS; do
-    run "$sys" idle --connections "$IDLE" --settle 5
+    [ "$IDLE" = none ] || run "$sys" idle --connections "$IDLE" --settle 5
     # One fresh server per rate, so that a saturated server's backlog from the first rate
     # does not spill into the second.
     for rate in ${RATES//,/ }; do

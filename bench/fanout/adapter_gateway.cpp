@@ -20,9 +20,11 @@ namespace {
 class GatewayAdapter : public Adapter {
  public:
   GatewayAdapter(Loop& loop, Events& events, const AdapterOptions& o) : Adapter(loop, events, o) {
-    identify_ =
-        R"({"op":2,"d":{"token":")" + opt_.token +
-        R"(","intents":33281,"properties":{"os":"linux","browser":"fanout","device":"fanout"}}})";
+    if (opt_.tokens.empty()) opt_.tokens.push_back(opt_.token);
+    for (const std::string& t : opt_.tokens)
+      identify_.push_back(
+          R"({"op":2,"d":{"token":")" + t +
+          R"(","intents":33281,"properties":{"os":"linux","browser":"fanout","device":"fanout"}}})");
     head_ = "POST /api/v10/channels/" + opt_.channel +
             "/messages HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bot " + opt_.token +
             "\r\nContent-Type: application/json\r\nContent-Length: ";
@@ -59,7 +61,7 @@ class GatewayAdapter : public Adapter {
       return;
     }
     if (p.find(R"("op":10)") != std::string_view::npos) {
-      loop_.send_frame(c, 1, identify_);
+      loop_.send_frame(c, 1, identify_[c.id % identify_.size()]);
     } else if (p.find(R"("t":"READY")") != std::string_view::npos) {
       c.ready = true;
       events_.ready(c);
@@ -129,7 +131,7 @@ class GatewayAdapter : public Adapter {
     if (n) c.seq = n;
   }
 
-  std::string identify_;
+  std::vector<std::string> identify_;  // one per token
   std::string beat_;
   std::string head_;
   std::vector<Conn*> senders_;

@@ -11,6 +11,13 @@
 //           for --duration seconds, then drain; report deliveries/s achieved and p50/p99
 //           latency measured on --probes evenly spread subscribers (the send time, from
 //           CLOCK_MONOTONIC, travels in the payload as "bench:<phase>:<ns>:").
+//   hold    (gatewayd, several generator processes; bench/scale/run.sh) connect
+//           --subscribers sessions, report them, touch --ready-file, then keep them alive
+//           for up to --duration seconds, recording the latency of EVERY session for each
+//           message "bench:h:<CLOCK_MONOTONIC ns>:n<k>:" someone else posts (the clock is
+//           system-wide, so the sender may be another process); ends early once --expect
+//           messages reached every session (or --stop-file appears). One RESULT per
+//           message; --dump FILE writes "k latency_us" per delivery for merging.
 // Each measurement is printed as one "RESULT {json}" line on stdout; progress on stderr.
 #include <arpa/inet.h>
 #include <sys/resource.h>
@@ -54,6 +61,8 @@ struct Options {
   long max_inflight = 1000;
   double connect_timeout_s = 300;
   size_t size = 100;
+  std::string ready_file, stop_file, dump_file;
+  long expect = 0;
   AdapterOptions adapter;
 };
 
@@ -72,7 +81,9 @@ void usage() {
                "  --rates 10,100 (msgs/s)  --duration S  --drain S  --settle S  --probes N\n"
                "  --pid PID[,PID] (server RSS/CPU)  --src-base 127.0.0.2 --src-count N\n"
                "  --per-src N  --max-inflight N  --connect-timeout S  --size BYTES\n"
-               "  --token T --channel C (gatewayd)  --room R  --tag T\n");
+               "  --token T --channel C (gatewayd)  --room R  --tag T\n"
+               "  --tokens-file F (gatewayd: one token per line, subscriber i uses line i %% n)\n"
+               "  hold: --ready-file F --stop-file F --dump F --expect N\n");
 }
 
 bool parse(int argc, char** argv, Options& o) {
@@ -121,6 +132,22 @@ bool parse(int argc, char** argv, Options& o) {
       o.size = std::strtoul(v.c_str(), nullptr, 10);
     else if (k == "--token")
       o.adapter.token = v;
+    else if (k == "--tokens-file") {
+      std::ifstream f(v);
+      for (std::string line; std::getline(f, line);)
+        if (!line.empty()) o.adapter.tokens.push_back(line);
+      if (o.adapter.tokens.empty()) {
+        std::fprintf(stderr, "fanout: no tokens in %s\n", v.c_str());
+        return false;
+      }
+    } else if (k == "--ready-file")
+      o.ready_file = v;
+    else if (k == "--stop-file")
+      o.stop_file = v;
+    else if (k == "--dump")
+      o.dump_file = v;
+    else if (k == "--expect")
+      o.expect = std::atol(v.c_str());
     else if (k == "--channel")
       o.adapter.channel = v;
     else if (k == "--room")
@@ -197,6 +224,9 @@ class Subscribers : public Events {
   uint64_t deliveries = 0, last_delivery_ns = 0;
   char phase = '0';
   std::vector<uint32_t> latency_us;
+  // hold: latency of every delivery, per message number, and when the last one arrived.
+  std::vector<std::vector<uint32_t>> per_msg;
+  std::vector<uint64_t> per_msg_sent, per_msg_last;
   std::map<std::string, long> reasons;
 
   void ready(Conn&) override { ++ready_n; }
@@ -206,10 +236,27 @@ class Subscribers : public Events {
     ++deliveries;
     uint64_t now = mono_ns();
     last_delivery_ns = now;
-    if (!c.probe) return;
+    if (!c.probe && phase != 'h') return;
     uint64_t sent = 0;
-    for (size_t i = at + 8; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i)
+    size_t i = at + 8;
+    for (; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i)
       sent = sent * 10 + static_cast<uint64_t>(p[i] - '0');
+    if (phase == 'h') {
+      size_t k = 0;
+      if (i + 1 < p.size() && p[i + 1] == 'n')
+        for (i += 2; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i)
+          k = k * 10 + static_cast<size_t>(p[i] - '0');
+      if (k >= 100000) return;
+      if (per_msg.size() <= k) {
+        per_msg.resize(k + 1);
+        per_msg_sent.resize(k + 1);
+        per_msg_last.resize(k + 1);
+      }
+      per_msg[k].push_back(now > sent ? static_cast<uint32_t>((now - sent) / 1000) : 0);
+      per_msg_sent[k] = sent;
+      per_msg_last[k] = now;
+      return;
+    }
     if (sent && now > sent) latency_us.push_back(static_cast<uint32_t>((now - sent) / 1000));
   }
   void failed(Conn& c, const char* why) override {
@@ -286,6 +333,67 @@ class Bench {
       if (subs_.ready_n * 100 < target * 99) return 1;
     }
     return 0;
+  }
+
+  int run_hold() {
+    uint64_t t0 = mono_ns();
+    connect_subscribers(o_.subscribers);
+    double connect_s = static_cast<double>(mono_ns() - t0) / 1e9;
+    pump(0.5);
+    next_keepalive_ns_ = 0;
+    keepalive();
+    std::printf(
+        "RESULT {\"system\":%s,\"scenario\":\"hold\",\"target\":%ld,\"connected\":%ld,"
+        "\"failed\":%ld,\"dropped\":%ld,\"connect_s\":%.2f,\"connect_rate\":%.0f,"
+        "\"reasons\":%s}\n",
+        json_str(o_.system).c_str(), o_.subscribers, subs_.ready_n, subs_.failed_setup,
+        subs_.dropped, connect_s, subs_.ready_n / std::max(connect_s, 1e-3),
+        reasons_json(subs_.reasons).c_str());
+    std::fflush(stdout);
+    if (!o_.ready_file.empty()) std::ofstream(o_.ready_file) << subs_.ready_n << "\n";
+    subs_.phase = 'h';
+    uint64_t end = mono_ns() + static_cast<uint64_t>(o_.duration_s * 1e9);
+    uint64_t next_check = 0;
+    while (mono_ns() < end) {
+      rx_.poll(20);
+      keepalive();
+      uint64_t now = mono_ns();
+      if (now < next_check) continue;
+      next_check = now + 200000000ULL;
+      if (!o_.stop_file.empty() && access(o_.stop_file.c_str(), F_OK) == 0) break;
+      if (o_.expect > 0 && static_cast<long>(subs_.per_msg.size()) >= o_.expect) {
+        long live = subs_.ready_n - subs_.dropped;
+        bool all = true;
+        for (long k = 0; k < o_.expect && all; ++k)
+          all = static_cast<long>(subs_.per_msg[static_cast<size_t>(k)].size()) >= live;
+        if (all) break;
+      }
+    }
+    FILE* dump = o_.dump_file.empty() ? nullptr : std::fopen(o_.dump_file.c_str(), "w");
+    for (size_t k = 0; k < subs_.per_msg.size(); ++k) {
+      auto& v = subs_.per_msg[k];
+      if (dump)
+        for (uint32_t us : v) std::fprintf(dump, "%zu %u\n", k, us);
+      std::sort(v.begin(), v.end());
+      auto pct = [&](double p) {
+        return v.empty() ? -1.0
+                         : v[static_cast<size_t>(p * static_cast<double>(v.size() - 1))] / 1000.0;
+      };
+      std::printf(
+          "RESULT {\"system\":%s,\"scenario\":\"hold_msg\",\"msg\":%zu,\"sessions\":%ld,"
+          "\"delivered\":%zu,\"p50_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
+          "\"sent_ns\":%llu,\"last_ns\":%llu}\n",
+          json_str(o_.system).c_str(), k, subs_.ready_n - subs_.dropped, v.size(), pct(0.5),
+          pct(0.99), pct(1.0), static_cast<unsigned long long>(subs_.per_msg_sent[k]),
+          static_cast<unsigned long long>(subs_.per_msg_last[k]));
+    }
+    if (dump) std::fclose(dump);
+    std::printf("RESULT {\"system\":%s,\"scenario\":\"hold_end\",\"connected\":%ld,"
+                "\"dropped\":%ld,\"messages\":%zu,\"reasons\":%s}\n",
+                json_str(o_.system).c_str(), subs_.ready_n, subs_.dropped, subs_.per_msg.size(),
+                reasons_json(subs_.reasons).c_str());
+    std::fflush(stdout);
+    return subs_.ready_n > 0 ? 0 : 1;
   }
 
   int run_fanout() {
@@ -537,6 +645,7 @@ int main(int argc, char** argv) {
   if (!b.ok()) return 64;
   if (o.scenario == "idle") return b.run_idle();
   if (o.scenario == "fanout") return b.run_fanout();
+  if (o.scenario == "hold") return b.run_hold();
   fanout::usage();
   return 64;
 }

@@ -135,6 +135,7 @@ int run_chatctl(int argc, char** argv) {
   add_message_commands(commands);
   add_admin_commands(commands);
   add_presence_commands(commands);
+  add_store_commands(commands);
   std::vector<std::pair<CLI::App*, Command*>> table;
   for (auto& c : commands) table.emplace_back(c->define(app), c.get());
 

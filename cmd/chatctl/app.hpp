@@ -121,6 +121,7 @@ void add_history_commands(CommandList& out);
 void add_message_commands(CommandList& out);
 void add_admin_commands(CommandList& out);
 void add_presence_commands(CommandList& out);
+void add_store_commands(CommandList& out);
 
 // Parses the command line, runs the chosen command, prints its error (if any) as
 // "chatctl: what: why" and returns the exit code.

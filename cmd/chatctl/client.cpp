@@ -85,11 +85,11 @@ int exit_code_for_http(int http_status, const json& body) {
 // A blocking façade over the asynchronous keep-alive client: each request runs the
 // private loop until its callback has fired.
 struct Api::Transport {
-  Transport(const std::string& host, uint16_t port) {
+  Transport(const std::string& host, uint16_t port, int request_timeout_ms) {
     base = event_base_new();
     http::ClientOptions options;
     options.connect_timeout_ms = 5000;
-    options.request_timeout_ms = 30000;
+    options.request_timeout_ms = request_timeout_ms;
     client = std::make_unique<http::Client>(base, host, port, options);
   }
   ~Transport() {
@@ -137,8 +137,13 @@ Status Api::init() {
   prefix_ = url.target;
   if (auto q = prefix_.find('?'); q != std::string::npos) prefix_.resize(q);
   while (!prefix_.empty() && prefix_.back() == '/') prefix_.pop_back();
-  transport_ = std::make_unique<Transport>(host_, port_);
+  transport_ = std::make_unique<Transport>(host_, port_, request_timeout_ms_);
   return {};
+}
+
+void Api::set_request_timeout(std::chrono::milliseconds timeout) {
+  request_timeout_ms_ = static_cast<int>(timeout.count());
+  if (transport_) transport_ = std::make_unique<Transport>(host_, port_, request_timeout_ms_);
 }
 
 std::string Api::gateway_url() const {

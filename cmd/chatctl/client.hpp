@@ -45,6 +45,10 @@ class Api {
   Status call_retrying(std::string_view method, const std::string& path, const json* body,
                        json* out, const std::string& what, std::chrono::milliseconds budget);
 
+  // The deadline of each request from now on (30 s by default); store compact and backup
+  // wait minutes for their answer.
+  void set_request_timeout(std::chrono::milliseconds timeout);
+
   // ws://host:port[/prefix]/gateway?v=10&encoding=json
   std::string gateway_url() const;
   const std::string& token() const { return token_; }
@@ -61,6 +65,7 @@ class Api {
   std::string base_url_, token_;
   std::string host_, prefix_;
   uint16_t port_ = 0;
+  int request_timeout_ms_ = 30000;
   std::unique_ptr<Transport> transport_;
 };
 

@@ -1,6 +1,7 @@
 // See child_specs.hpp.
 #include "child_specs.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "nats_probe.hpp"
@@ -33,6 +34,9 @@ std::vector<ChildSpec> child_specs(const Config& cfg, const std::string& config_
   }
   std::string dir = daemon_dir();
   for (const char* name : {"stored", "guildd", "presenced", "gatewayd"}) {
+    // chatd.programs: a cluster node runs its share only (empty = all, in this order).
+    const auto& only = cfg.chatd.programs;
+    if (!only.empty() && std::find(only.begin(), only.end(), name) == only.end()) continue;
     ChildSpec spec;
     spec.name = name;
     spec.program = dir + "/" + name;

@@ -1,7 +1,9 @@
 // The daemon set chatd runs, in start order, from one Config: nats-server (when
-// [nats] spawn = true), then stored, guildd, gatewayd. Every child is permanent; a failed
-// daemon is restarted alone (one_for_one), a failed nats-server takes everything after it
-// down and up again (rest_for_one), since every daemon depends on the bus.
+// [nats] spawn = true), then stored, guildd, presenced, gatewayd, or the ones
+// chatd.programs names (a node of a cluster), still in that order. Every child is
+// permanent; a failed daemon is restarted alone (one_for_one), a failed nats-server takes
+// everything after it down and up again (rest_for_one), since every daemon depends on the
+// bus.
 #pragma once
 
 #include <string>

@@ -374,8 +374,9 @@ void Supervisor::reload() {
   sys::notify_reloading();
   if (next.nats.url != cfg_.nats.url || next.nats.spawn != cfg_.nats.spawn ||
       next.nats.server != cfg_.nats.server || next.data_dir != cfg_.data_dir ||
-      next.chatd.listen != cfg_.chatd.listen)
-    log::warn("chatd", "data_dir, [nats] and chatd.listen changes take effect on restart");
+      next.chatd.listen != cfg_.chatd.listen || next.chatd.programs != cfg_.chatd.programs)
+    log::warn("chatd",
+              "data_dir, [nats], chatd.listen and chatd.programs changes take effect on restart");
   log::Level level = log::Level::info;
   if (log::parse_level(next.log.level, level)) log::configure(level, next.log.tags);
   intensity_.set_limits(next.chatd.intensity, int64_t{next.chatd.period_s} * 1000);
@@ -384,6 +385,7 @@ void Supervisor::reload() {
   next.nats = cfg_.nats;
   next.data_dir = cfg_.data_dir;
   next.chatd.listen = cfg_.chatd.listen;
+  next.chatd.programs = cfg_.chatd.programs;
   cfg_ = std::move(next);
   // nats-server was started without a config file, so it has nothing to reload.
   int forwarded = 0;

@@ -3,21 +3,62 @@
 // sequence number differing between sessions. Frames are shared (shared_ptr) by every
 // session that got them, including their replay buffers, so a message fanned out to a
 // thousand sessions is held once. Header-only (hot path, and tested directly).
+//
+// On the wire, a session's frame is its own small prefix (WebSocket header, head, the
+// digits of S) and the shared tail. A tail of kReferenceMin bytes or more is handed to the
+// connection's output by reference (no copy per session): each reference pins the frame
+// (pin_frame), and libevent's release callback (release_frame) unpins it once written.
+// The wire count is a plain integer: a frame is only ever written by sessions of the loop
+// that encoded it (other loops get copies of the text).
 #pragma once
 
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
 
 namespace chat::gateway {
 
+struct DispatchFrame;
+using FramePtr = std::shared_ptr<const DispatchFrame>;
+
 struct DispatchFrame {
   std::string head;  // {"op":0,"t":"MESSAGE_CREATE","s":
   std::string tail;  // ,"d":{...}}
+  // Output-buffer references not yet released, and the pin that keeps the frame alive
+  // while there are any (loop thread only).
+  mutable uint32_t wire_refs = 0;
+  mutable FramePtr pin;
 };
-using FramePtr = std::shared_ptr<const DispatchFrame>;
+
+// Tails at least this long are written by reference; shorter ones are cheaper to copy
+// than a buffer chain of their own.
+constexpr size_t kReferenceMin = 1024;
+
+// One more output-buffer reference to `f`; returns the release callback's argument.
+inline void* pin_frame(const FramePtr& f) {
+  if (f->wire_refs++ == 0) f->pin = f;
+  return const_cast<DispatchFrame*>(f.get());
+}
+
+// libevent's evbuffer_ref_cleanup_cb for a pinned frame's tail.
+inline void release_frame(const void*, size_t, void* arg) {
+  auto* f = static_cast<DispatchFrame*>(arg);
+  if (--f->wire_refs == 0) {
+    FramePtr last = std::move(f->pin);  // may free the frame, after this line
+  }
+}
+
+// The per-session prefix, head + digits of seq, into buf; its length, or 0 if cap (which
+// must hold head + 20) is too small.
+inline size_t frame_prefix(const DispatchFrame& f, uint64_t seq, char* buf, size_t cap) {
+  if (cap < 20 || f.head.size() > cap - 20) return 0;
+  std::memcpy(buf, f.head.data(), f.head.size());
+  auto r = std::to_chars(buf + f.head.size(), buf + cap, seq);
+  return static_cast<size_t>(r.ptr - buf);
+}
 
 inline FramePtr make_dispatch(std::string_view t, std::string_view d) {
   auto f = std::make_shared<DispatchFrame>();

@@ -1,4 +1,6 @@
-// Fanout: subscription refcounts and encode-once delivery (see fanout.hpp). Deliveries
+// Fanout: subscription refcounts and encode-once delivery (see fanout.hpp). Frames are
+// queued on the sessions' connections and written by the loop's write batch after the
+// whole event (and any other events of the same turn) has been queued. Deliveries
 // walk a snapshot of the member list, because a delivery may close a session (slow
 // consumer) and closing leaves its guilds; closed sessions are freed only after the
 // current callback, so the snapshot's pointers stay valid.
@@ -124,6 +126,7 @@ void Fanout::leave_user(uint64_t user_id, Session* s) {
 }
 
 void Fanout::on_event(bool user_subject, uint64_t key, bus::Message& msg) {
+  auto start = std::chrono::steady_clock::now();
   proto::Event ev;
   std::string error;
   if (!proto::unpack(msg.data, ev, &error) || ev.v > proto::kSchemaVersion) {
@@ -135,6 +138,7 @@ void Fanout::on_event(bool user_subject, uint64_t key, bus::Message& msg) {
   auto it = map.find(key);
   if (it == map.end()) return;
   if (!user_subject && ev.guild_id == 0) ev.guild_id = key;
+  worker_.note_event(start);  // observed once this turn's writes are done
   if (user_subject && (ev.t == "GUILD_CREATE" || ev.t == "GUILD_DELETE")) {
     on_user_guild_change(ev, key);
     return;
@@ -155,7 +159,6 @@ void Fanout::on_event(bool user_subject, uint64_t key, bus::Message& msg) {
 }
 
 void Fanout::deliver(const proto::Event& ev, const std::vector<Session*>& targets) {
-  auto start = std::chrono::steady_clock::now();
   bool message = is_message_event(ev.t);
   bool dm = message ? ev.message.guild_id == 0 : ev.guild_id == 0;
   uint32_t need = required_intent(ev.t, dm);
@@ -185,8 +188,6 @@ void Fanout::deliver(const proto::Event& ev, const std::vector<Session*>& target
     s->dispatch(frame);
   }
   if (unknown) log::debug("fanout", "event type not dispatched", {{"t", ev.t}});
-  std::chrono::duration<double> took = std::chrono::steady_clock::now() - start;
-  worker_.metrics().fanout_seconds->observe(took.count());
 }
 
 // GUILD_CREATE / GUILD_DELETE for a user: their sessions here join or leave the guild.
@@ -194,6 +195,7 @@ void Fanout::on_user_guild_change(const proto::Event& ev, uint64_t user_id) {
   auto it = users_.find(user_id);
   if (it == users_.end()) return;
   std::vector<Session*> targets = it->second.sessions;
+  if (worker_.presence().guild_change(ev, targets)) return;  // held for presences
   uint64_t guild_id =
       ev.t == "GUILD_CREATE" ? ev.guild.id : (ev.guild_id ? ev.guild_id : ev.guild.id);
   if (!guild_id) return;

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 #include <random>
 
 #include "chat/obs/log.hpp"
@@ -26,7 +27,6 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr size_t kSyncChunk = 200;  // sessions per resync message
-constexpr size_t kMaxWatchPerSession = 1000;
 
 std::string dump(const Json& j) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
@@ -73,11 +73,28 @@ std::string bearer(const http::Request& r) {
   return std::string(h);
 }
 
+// One counter for all the loops of a process (the registry adds an entry per call).
+obs::Counter& refused_counter(obs::Registry& registry) {
+  static std::mutex mu;
+  static std::map<obs::Registry*, obs::Counter*> made;
+  std::lock_guard lock(mu);
+  obs::Counter*& c = made[&registry];
+  if (!c)
+    c = &registry.counter("chat_gatewayd_presence_watch_refused_total",
+                          "op 8 presence watches refused: the session was at "
+                          "gateway.max_presence_watches");
+  return *c;
+}
+
 }  // namespace
 
-PresenceClient::PresenceClient(Worker& worker) : worker_(worker) {}
+PresenceClient::PresenceClient(Worker& worker) : worker_(worker) {
+  static obs::Registry fallback;  // a worker without a registry (unit use)
+  refused_ = &refused_counter(worker_.shared().registry ? *worker_.shared().registry : fallback);
+}
 
 PresenceClient::~PresenceClient() {
+  *alive_ = false;
   beat_timer_.reset();
   if (sync_sub_) worker_.bus().unsubscribe(sync_sub_);
   for (auto& [u, w] : watches_)
@@ -317,8 +334,24 @@ void PresenceClient::member_chunk(Session& s, uint64_t guild_id, Json chunk, boo
     return;
   }
   auto it = sessions_.find(s.id());
-  if (it != sessions_.end() && large_guild(it->second, guild_id))
-    for (uint64_t u : user_ids) watch(s.id(), guild_id, u);
+  if (it != sessions_.end() && large_guild(it->second, guild_id)) {
+    Entry& e = it->second;
+    size_t refused = 0;
+    for (uint64_t u : user_ids)
+      if (!watch(e, s.id(), guild_id, u)) ++refused;
+    if (refused) {
+      refused_->inc(refused);
+      if (!e.cap_logged) {
+        e.cap_logged = true;
+        log::info("presence", "presence watch limit reached, asks get no more watches",
+                  {{"session", s.id()},
+                   {"user", s.user_id()},
+                   {"guild", guild_id},
+                   {"limit", worker_.config().gateway.max_presence_watches},
+                   {"refused", refused}});
+      }
+    }
+  }
   proto::PresenceRequest q;
   q.op = "query.users";
   q.ids = std::move(user_ids);
@@ -335,19 +368,20 @@ void PresenceClient::member_chunk(Session& s, uint64_t guild_id, Json chunk, boo
   });
 }
 
-void PresenceClient::watch(uint64_t session_id, uint64_t guild_id, uint64_t user_id) {
-  Entry& e = sessions_[session_id];
-  if (e.watching.size() >= kMaxWatchPerSession) return;
+bool PresenceClient::watch(Entry& e, uint64_t session_id, uint64_t guild_id, uint64_t user_id) {
+  bool known = std::find(e.watching.begin(), e.watching.end(), user_id) != e.watching.end();
+  size_t cap = static_cast<size_t>(std::max(0, worker_.config().gateway.max_presence_watches));
+  if (!known && e.watching.size() >= cap) return false;
   Watch& w = watches_[user_id];
   std::pair<uint64_t, uint64_t> key{session_id, guild_id};
-  if (std::find(w.sessions.begin(), w.sessions.end(), key) != w.sessions.end()) return;
+  if (std::find(w.sessions.begin(), w.sessions.end(), key) != w.sessions.end()) return true;
   w.sessions.push_back(key);
-  if (std::find(e.watching.begin(), e.watching.end(), user_id) == e.watching.end())
-    e.watching.push_back(user_id);
+  if (!known) e.watching.push_back(user_id);
   if (!w.sub)
     w.sub =
         worker_.bus().subscribe(proto::presence_user_subject(user_id),
                                 [this, user_id](bus::Message& m) { on_user_presence(user_id, m); });
+  return true;
 }
 
 void PresenceClient::unwatch_all(Entry& e, uint64_t session_id) {
@@ -363,6 +397,26 @@ void PresenceClient::unwatch_all(Entry& e, uint64_t session_id) {
     }
   }
   e.watching.clear();
+}
+
+void PresenceClient::unwatch_guild(Entry& e, uint64_t session_id, uint64_t guild_id) {
+  std::pair<uint64_t, uint64_t> key{session_id, guild_id};
+  auto keep = e.watching.begin();
+  for (uint64_t user_id : e.watching) {
+    auto it = watches_.find(user_id);
+    bool still = false;  // watched by this session for another guild
+    if (it != watches_.end()) {
+      auto& v = it->second.sessions;
+      v.erase(std::remove(v.begin(), v.end(), key), v.end());
+      still = std::any_of(v.begin(), v.end(), [&](auto& p) { return p.first == session_id; });
+      if (v.empty()) {
+        if (it->second.sub) worker_.bus().unsubscribe(it->second.sub);
+        watches_.erase(it);
+      }
+    }
+    if (still) *keep++ = user_id;
+  }
+  e.watching.erase(keep, e.watching.end());
 }
 
 void PresenceClient::on_user_presence(uint64_t user_id, bus::Message& m) {
@@ -394,6 +448,108 @@ void PresenceClient::deliver_guild(const proto::Event& ev, const std::vector<Ses
       }
       s->dispatch(frame);
     }
+  }
+}
+
+// ---- guilds joined or left after READY --------------------------------------------------
+
+bool PresenceClient::guild_change(const proto::Event& ev, const std::vector<Session*>& sessions) {
+  bool create = ev.t == "GUILD_CREATE";
+  uint64_t guild_id = create ? ev.guild.id : (ev.guild_id ? ev.guild_id : ev.guild.id);
+  if (!guild_id || sessions.empty()) return false;
+  uint64_t user_id = sessions.front()->user_id();
+  uint32_t members = static_cast<uint32_t>(ev.members.size());
+  std::pair<uint64_t, uint64_t> key{user_id, guild_id};
+
+  // The sessions' guild lists, and presenced, follow the membership.
+  bool changed = false, announced = false;
+  for (Session* s : sessions) {
+    auto it = sessions_.find(s->id());
+    if (it == sessions_.end()) continue;
+    Entry& e = it->second;
+    announced = announced || e.announced;
+    auto& list = e.presence.guilds;
+    auto pos = std::find_if(list.begin(), list.end(),
+                            [&](const proto::GuildSize& g) { return g.id == guild_id; });
+    if (create && pos == list.end()) {
+      list.push_back({guild_id, members});
+      changed = true;
+    } else if (create && members) {
+      pos->members = members;
+    } else if (!create && pos != list.end()) {
+      list.erase(pos);
+      unwatch_guild(e, s->id(), guild_id);
+      changed = true;
+    }
+  }
+  if (changed && announced) {
+    proto::PresenceRequest req;
+    req.op = create ? "guild.join" : "guild.leave";
+    req.node = node_;
+    req.session_id = sessions.front()->id();
+    req.user_id = user_id;
+    req.guild_id = guild_id;
+    req.members = create ? members : 0;
+    publish(user_id, req);
+    log::debug("presence", "guild membership changed",
+               {{"op", req.op}, {"user", user_id}, {"guild", guild_id}});
+  }
+  if (!create) {
+    held_.erase(key);  // a GUILD_CREATE still waiting for presences is not delivered
+    return false;
+  }
+  if (held_.count(key)) return true;  // the first one, still waiting, will do
+
+  // A small guild and a session that wants presences: hold the GUILD_CREATE for them.
+  uint32_t threshold = static_cast<uint32_t>(worker_.config().presence.large_guild_threshold);
+  if (members > threshold) return false;
+  std::vector<uint64_t> joining;
+  bool wants = false;
+  for (Session* s : sessions) {
+    if (!s->receiving() || !s->wants_guild(guild_id) || s->in_guild(guild_id)) continue;
+    joining.push_back(s->id());
+    wants = wants || (s->intents() & intent::guild_presences);
+  }
+  if (!wants) return false;
+  uint64_t hold = ++hold_seq_;
+  held_[key] = hold;
+  proto::PresenceRequest q;
+  q.op = "query.guilds";
+  q.guild_ids = {guild_id};
+  auto copy = std::make_shared<proto::Event>(ev);
+  copy->guild_id = guild_id;
+  std::weak_ptr<bool> alive = alive_;
+  request_all(q, [this, alive, key, hold, copy, joining](bool ok, proto::PresenceReply& r) {
+    if (alive.expired() || !*alive.lock()) return;
+    auto it = held_.find(key);
+    if (it == held_.end() || it->second != hold) return;  // left meanwhile
+    held_.erase(it);
+    Json presences = Json::array();
+    if (ok)
+      for (const proto::GuildPresences& gp : r.guilds)
+        for (const proto::PresenceRecord& p : gp.presences) presences.push_back(presence_json(p));
+    deliver_joined(*copy, joining, presences);
+  });
+  return true;
+}
+
+void PresenceClient::deliver_joined(const proto::Event& ev, const std::vector<uint64_t>& joining,
+                                    const Json& presences) {
+  uint64_t guild_id = ev.guild_id;
+  FramePtr with, without;  // encoded once each
+  for (uint64_t sid : joining) {
+    Session* s = worker_.find(sid);
+    if (!s || !s->receiving() || !s->wants_guild(guild_id) || s->in_guild(guild_id)) continue;
+    bool full = s->intents() & intent::guild_presences;
+    FramePtr& frame = full ? with : without;
+    if (!frame) {
+      Json gc = proto::guild_create_json(ev.guild, ev.channels, ev.members, s->user_id());
+      if (full) gc["presences"] = presences;
+      frame = make_dispatch("GUILD_CREATE", dump(gc));
+      worker_.metrics().dispatches->inc();
+    }
+    s->dispatch(frame);
+    if (s->receiving()) s->join_guild(guild_id);
   }
 }
 

@@ -7,9 +7,19 @@
 // go into GUILD_CREATE (small guilds, sessions with GUILD_PRESENCES) and into
 // GUILD_MEMBERS_CHUNK (op 8 with presences: true); for members of guilds above
 // presence.large_guild_threshold that a session asked about, it subscribes to
-// chat.evt.presence.<user> and dispatches their changes to that session. It also
+// chat.evt.presence.<user> and dispatches their changes to that session, for at most
+// gateway.max_presence_watches members per session (asks past it still get the chunk,
+// with presences, but no watch; counted in chat_gatewayd_presence_watch_refused_total and
+// logged once per session). It also
 // delivers the batched PRESENCE_UPDATE events of chat.evt.guild.<g> (one dispatch per
 // record, encoded once) and serves GET /api/v10/admin/presence/{users/U,guilds/G}.
+//
+// Guilds joined or left after READY (guildd's member.add / member.remove arrive as
+// GUILD_CREATE / GUILD_DELETE on chat.evt.user.<u>, see fanout.cpp) go through
+// guild_change(): presenced is told (guild.join / guild.leave) so that the guild's members
+// see the user's presence, the sessions' guild lists (what a resync sends) follow, and a
+// GUILD_CREATE of a guild at or below the threshold for a session with GUILD_PRESENCES is
+// held until presenced has answered with the guild's presences, as at IDENTIFY.
 //
 // Presence never holds up a session for long: when presenced does not answer within
 // presence.request_timeout_ms, GUILD_CREATE goes out with empty presences.
@@ -17,6 +27,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -25,6 +36,7 @@
 
 #include "chat/bus/bus.hpp"
 #include "chat/http/server.hpp"
+#include "chat/obs/metrics.hpp"
 #include "chat/proto/ops.hpp"
 #include "chat/sys/daemon.hpp"
 
@@ -68,6 +80,14 @@ class PresenceClient {
   // ---- fan-out hook: a PRESENCE_UPDATE event from chat.evt.guild.<g> ----
   void deliver_guild(const proto::Event& ev, const std::vector<Session*>& targets);
 
+  // ---- fan-out hook: GUILD_CREATE / GUILD_DELETE on chat.evt.user.<u> ----
+  // `sessions` are the user's sessions on this loop. True when this took the event over:
+  // it then delivers the GUILD_CREATE itself, with the guild's presences, to the sessions
+  // that join (those the caller would have delivered it to), and joins them to the guild,
+  // once presenced answers or presence.request_timeout_ms has passed. False: the caller
+  // delivers it as usual (no session wants presences, a large guild, a GUILD_DELETE).
+  bool guild_change(const proto::Event& ev, const std::vector<Session*>& sessions);
+
   // ---- admin routes: true when the path is ours (the answer is sent, now or later) ----
   bool handle_admin(http::Request& request, http::Responder& responder);
 
@@ -75,6 +95,7 @@ class PresenceClient {
   struct Entry {
     proto::SessionPresence presence;
     bool announced = false;
+    bool cap_logged = false;         // the watch cap was reached (logged once)
     std::vector<uint64_t> watching;  // users watched for large guilds
   };
   struct Watch {
@@ -89,8 +110,14 @@ class PresenceClient {
   void request_all(const proto::PresenceRequest& req, ReplyFn done);
   void beat();
   void on_sync(bus::Message& m);
-  void watch(uint64_t session_id, uint64_t guild_id, uint64_t user_id);
+  // False when the session is at gateway.max_presence_watches (the watch is refused).
+  bool watch(Entry& e, uint64_t session_id, uint64_t guild_id, uint64_t user_id);
   void unwatch_all(Entry& e, uint64_t session_id);
+  // The session left the guild: its watches for that guild go.
+  void unwatch_guild(Entry& e, uint64_t session_id, uint64_t guild_id);
+  // A held GUILD_CREATE (guild_change) goes out to `joining`, with `presences`.
+  void deliver_joined(const proto::Event& ev, const std::vector<uint64_t>& joining,
+                      const nlohmann::json& presences);
   void on_user_presence(uint64_t user_id, bus::Message& m);
   bool large_guild(const Entry& e, uint64_t guild_id) const;
   void admin_answer(const std::string& what, uint64_t id, http::Responder responder);
@@ -104,6 +131,12 @@ class PresenceClient {
   std::unique_ptr<sys::Timer> beat_timer_;
   std::unordered_map<uint64_t, Entry> sessions_;
   std::unordered_map<uint64_t, Watch> watches_;
+  // GUILD_CREATEs held for presences, by (user, guild): the hold's number, so that a
+  // GUILD_DELETE in between (which erases it) cancels the delivery.
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> held_;
+  uint64_t hold_seq_ = 0;
+  obs::Counter* refused_;  // chat_gatewayd_presence_watch_refused_total, shared by the loops
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for bus callbacks
 };
 
 }  // namespace chat::gateway

@@ -180,9 +180,30 @@ bool build_bulk_delete(RestCtx& ctx, GuildRequest& req, Resp& error) {
   return true;
 }
 
+// retention_days (our extension, on PATCH of a channel or a guild): an integer
+// 0..36500, or null to remove the setting; absent leaves it alone.
+bool body_retention(const RestCtx& ctx, GuildRequest& req, Resp& error) {
+  auto it = ctx.body.find("retention_days");
+  if (it == ctx.body.end()) return true;
+  if (it->is_null()) {
+    req.days = proto::kRetentionRemove;
+    return true;
+  }
+  if (!it->is_number_integer())
+    return error = form_error("retention_days", "NUMBER_TYPE_COERCE", "Value is not int."), false;
+  int64_t days = it->get<int64_t>();
+  if (days < 0 || days > proto::kMaxRetentionDays)
+    return error = form_error("retention_days", "NUMBER_TYPE_MAX",
+                              "Int value should be between 0 and 36500."),
+           false;
+  req.days = static_cast<int>(days);
+  return true;
+}
+
 bool build_channel_patch(RestCtx& ctx, GuildRequest& req, Resp& error) {
   return body_string(ctx, "name", req.name, 1, 100, false, error) &&
-         body_string(ctx, "topic", req.topic, 0, 1024, false, error);
+         body_string(ctx, "topic", req.topic, 0, 1024, false, error) &&
+         body_retention(ctx, req, error);
 }
 
 bool build_channel_create(RestCtx& ctx, GuildRequest& req, Resp& error) {
@@ -203,6 +224,10 @@ bool build_channel_create(RestCtx& ctx, GuildRequest& req, Resp& error) {
 
 bool build_guild_name(RestCtx& ctx, GuildRequest& req, Resp& error) {
   return body_string(ctx, "name", req.name, 2, 100, ctx.request->method == "POST", error);
+}
+
+bool build_guild_patch(RestCtx& ctx, GuildRequest& req, Resp& error) {
+  return build_guild_name(ctx, req, error) && body_retention(ctx, req, error);
 }
 
 bool build_members(RestCtx& ctx, GuildRequest& req, Resp& error) {
@@ -262,9 +287,16 @@ Resp message_list(RestCtx&, GuildReply& r) {
   return rest_json(200, a);
 }
 
+// A channel's JSON, with retention_days (ours) when the channel has its own setting.
+Json channel_with_retention(const proto::Channel& c, const std::vector<proto::User>& users) {
+  Json j = proto::channel_json(c, users);
+  if (c.retention_days >= 0) j["retention_days"] = c.retention_days;
+  return j;
+}
+
 Resp first_channel_status(GuildReply& r, int status) {
   if (r.channels.empty()) return rest_error(404, proto::kUnknownChannel, "Unknown Channel");
-  return rest_json(status, proto::channel_json(r.channels[0], r.users));
+  return rest_json(status, channel_with_retention(r.channels[0], r.users));
 }
 Resp first_channel(RestCtx&, GuildReply& r) {
   return first_channel_status(r, 200);
@@ -275,13 +307,15 @@ Resp created_channel(RestCtx&, GuildReply& r) {
 
 Resp channel_list(RestCtx&, GuildReply& r) {
   Json a = Json::array();
-  for (const proto::Channel& c : r.channels) a.push_back(proto::channel_json(c, r.users));
+  for (const proto::Channel& c : r.channels) a.push_back(channel_with_retention(c, r.users));
   return rest_json(200, a);
 }
 
 Resp first_guild(RestCtx&, GuildReply& r) {
   if (r.guilds.empty()) return rest_error(404, proto::kUnknownGuild, "Unknown Guild");
-  return rest_json(200, proto::guild_json(r.guilds[0]));
+  Json j = proto::guild_json(r.guilds[0]);
+  if (r.guilds[0].retention_days > 0) j["retention_days"] = r.guilds[0].retention_days;
+  return rest_json(200, j);
 }
 
 Resp created_guild(RestCtx& ctx, GuildReply& r) {
@@ -401,7 +435,7 @@ const Route kRoutes[] = {
     // Guilds.
     {"POST", "guilds", "guild.create", build_guild_name, created_guild},
     {"GET", "guilds/{g}", "guild.get", nullptr, first_guild},
-    {"PATCH", "guilds/{g}", "guild.patch", build_guild_name, first_guild},
+    {"PATCH", "guilds/{g}", "guild.patch", build_guild_patch, first_guild},
     {"DELETE", "guilds/{g}", "guild.delete", nullptr, no_content},
     {"GET", "guilds/{g}/channels", "channel.list", nullptr, channel_list},
     {"POST", "guilds/{g}/channels", "channel.create", build_channel_create, created_channel},

@@ -122,19 +122,40 @@ void Session::write_local(std::string_view text) {
   } else {
     conn_->send_text(text);
   }
-  if (conn_ &&
-      conn_->outbound_bytes() > static_cast<size_t>(worker_.config().gateway.max_queue_bytes)) {
-    worker_.metrics().slow_consumer_closes->inc();
-    log::warn("ws", "client closed",
-              {{"session", hex_id(id_)},
-               {"reason", "slow_consumer"},
-               {"queued", conn_->outbound_bytes()}});
-    ws::ServerConnection* c = conn_;
-    conn_ = nullptr;
-    c->set_user(nullptr);
-    c->abort();
-    on_conn_closed(1006);  // as if it dropped: a resumable session stays resumable
+  check_queue();
+}
+
+void Session::check_queue() {
+  if (!conn_) return;
+  size_t queued = conn_->outbound_bytes();
+  if (queued <= static_cast<size_t>(worker_.config().gateway.max_queue_bytes)) return;
+  worker_.metrics().slow_consumer_closes->inc();
+  log::warn("ws", "client closed",
+            {{"session", hex_id(id_)}, {"reason", "slow_consumer"}, {"queued", queued}});
+  ws::ServerConnection* c = conn_;
+  conn_ = nullptr;
+  c->set_user(nullptr);
+  c->abort();  // no close frame: it would wait behind the queue
+  // As if it dropped (a resumable session stays resumable), counted as a slow consumer.
+  on_conn_closed(GatewayMetrics::kSlowConsumerClose);
+}
+
+void Session::send_dispatch(const FramePtr& frame, uint32_t seq) {
+  if (conn_ && !deflater_) {
+    char prefix[128];
+    if (size_t n = frame_prefix(*frame, seq, prefix, sizeof prefix)) {
+      const std::string& tail = frame->tail;
+      if (tail.size() >= kReferenceMin)
+        conn_->send_text_ref({prefix, n}, tail.data(), tail.size(), &release_frame,
+                             pin_frame(frame));
+      else
+        conn_->send_text_parts({prefix, n}, tail);
+      return check_queue();
+    }
   }
+  std::string& out = worker_.scratch();
+  splice_frame(*frame, seq, out);
+  write(out);
 }
 
 void Session::write(std::string_view text) {
@@ -150,14 +171,15 @@ void Session::proxy_write(std::string_view text) {
   write_local(text);
 }
 
-void Session::dispatch(const FramePtr& frame) {
+void Session::dispatch(const FramePtr& frame, bool replayable) {
   uint32_t s = ++seq_;
-  replay_.push(frame, s);
+  if (replayable)
+    replay_.push(frame, s);
+  else
+    replay_.skip(s);
   if (!conn_ && !remote_worker_) return;  // detached: kept for RESUME
-  std::string& out = worker_.scratch();
-  splice_frame(*frame, s, out);
-  worker_.metrics().deliveries->inc();
-  write(out);
+  worker_.note_delivery();
+  send_dispatch(frame, s);
 }
 
 void Session::send_hello() {
@@ -322,13 +344,14 @@ void Session::on_guilds_ready(const proto::GuildReply& reply,
       {"user_settings", Json::object()},
       {"auth", Json::object()},
   };
-  dispatch(make_dispatch("READY", dump(ready)));
+  // Neither READY nor these GUILD_CREATEs are replayed (a RESUME needs READY's session id).
+  dispatch(make_dispatch("READY", dump(ready)), false);
   for (const proto::Guild& g : reply.guilds) {
     if (!wants_guild(g.id)) continue;
     if (state_ != State::ready) break;  // closed while writing (slow consumer)
     Json gc = proto::guild_create_json(g, reply.channels, reply.members, user_id_);
     if (auto p = presences.find(g.id); p != presences.end()) gc["presences"] = std::move(p->second);
-    dispatch(make_dispatch("GUILD_CREATE", dump(gc)));
+    dispatch(make_dispatch("GUILD_CREATE", dump(gc)), false);
   }
   if (!receiving()) return;
   worker_.fanout().join_user(user_id_, this);
@@ -440,10 +463,9 @@ void Session::finish_resume(uint32_t seq) {
   last_beat_ms_ = worker_.now_ms();
   detached_ms_ = 0;
   size_t replayed = 0;
-  std::string& out = worker_.scratch();
   replay_.for_each_after(seq, [&](const ReplayBuffer::Entry& e) {
-    splice_frame(*e.frame, e.seq, out);
-    write(out);
+    if (state_ != State::ready) return;  // dropped as a slow consumer while replaying
+    send_dispatch(e.frame, e.seq);
     ++replayed;
   });
   if (state_ != State::ready) return;

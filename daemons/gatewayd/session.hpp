@@ -60,8 +60,9 @@ class Session {
   void on_payload(std::string_view payload);
   // The local connection is finished (the object is gone after this).
   void on_conn_closed(uint16_t code);
-  // A dispatch: takes the next sequence number, keeps it for RESUME, writes it.
-  void dispatch(const FramePtr& frame);
+  // A dispatch: takes the next sequence number, keeps it for RESUME (unless `replayable`
+  // is false: READY and its GUILD_CREATEs), writes it.
+  void dispatch(const FramePtr& frame, bool replayable = true);
   // Closes the client's connection with `code`; the session ends, or is kept for RESUME
   // when `resumable`.
   void close(uint16_t code, std::string_view reason, bool resumable = false);
@@ -93,6 +94,12 @@ class Session {
  private:
   void write(std::string_view text);
   void write_local(std::string_view text);
+  // Writes dispatch `frame` with sequence number `seq`: on a local uncompressed connection
+  // the shared tail is not copied; otherwise spliced and written as text.
+  void send_dispatch(const FramePtr& frame, uint32_t seq);
+  // The slow-consumer bound: a connection queuing more than gateway.max_queue_bytes is
+  // dropped (the session stays resumable, as after any dropped connection).
+  void check_queue();
   void handle_identify(const nlohmann::json& d);
   void handle_resume(const nlohmann::json& d);
   void handle_request_members(const nlohmann::json& d);

@@ -50,6 +50,7 @@ Worker::~Worker() {
   listener_.reset();
   cron_.reset();
   bus_.reset();
+  batch_.reset();
   for (event* e : {wake_, reap_, drain_timer_})
     if (e) event_free(e);
   if (base_) event_base_free(base_);
@@ -58,6 +59,8 @@ Worker::~Worker() {
 bool Worker::open(std::string& error) {
   base_ = event_base_new();
   if (!base_) return error = "event_base_new failed", false;
+  batch_ = std::make_unique<ws::WriteBatch>(base_);
+  batch_->set_on_flushed([this] { on_flushed(); });
   wake_ = event_new(
       base_, -1, EV_PERSIST,
       [](evutil_socket_t, short, void* arg) { static_cast<Worker*>(arg)->run_posted(); }, this);
@@ -185,6 +188,7 @@ void Worker::on_request(http::Request& request, http::Responder responder) {
           http::admin_response(request, *shared_.registry, [this] { return not_ready_reason(); }))
     return responder.send(std::move(*r));
   if (request.path.starts_with("/api/") && presence_->handle_admin(request, responder)) return;
+  if (request.path.starts_with("/api/") && store_admin_.handle(request, responder)) return;
   if (request.path.starts_with("/api/") || request.path == "/api")
     return rest_->handle(request, std::move(responder));
   if (request.is_upgrade() && is_gateway_path(request.path)) {
@@ -209,6 +213,7 @@ bool Worker::on_upgrade(http::Request& request, bufferevent* bev) {
   const std::string* compress = request.param("compress");
   ws::ServerConnection::Options opts;
   opts.max_message = 64 * 1024;  // over 4096 is closed with 4002 by the session
+  opts.batch = batch_.get();
   ws::ServerConnection* conn = ws::ServerConnection::accept(bev, check.accept, this, opts);
   const std::string* v = request.param("v");
   if (!v || *v != "10") {
@@ -243,6 +248,20 @@ void Worker::on_close(ws::ServerConnection& conn, uint16_t code, std::string_vie
   if (!s) return;
   conn.set_user(nullptr);
   s->on_conn_closed(code);
+}
+
+// The turn's writes are done: deliveries into the shared counter, and each event fanned
+// out this turn has now reached the last of its sessions here.
+void Worker::on_flushed() {
+  if (turn_deliveries_) {
+    shared_.metrics.deliveries->inc(turn_deliveries_);
+    turn_deliveries_ = 0;
+  }
+  if (turn_events_.empty()) return;
+  auto now = std::chrono::steady_clock::now();
+  for (auto start : turn_events_)
+    shared_.metrics.fanout_seconds->observe(std::chrono::duration<double>(now - start).count());
+  turn_events_.clear();
 }
 
 // ---- cross-loop RESUME ---------------------------------------------------------------

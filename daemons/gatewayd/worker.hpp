@@ -4,12 +4,15 @@
 // loop that accepted it for its whole life; nothing here is touched by another thread
 // except through post(), which queues a closure and wakes the loop. The cron (every
 // few hundred ms) checks heartbeats, resume windows and queued bytes, and sweeps the
-// REST rate limiter.
+// REST rate limiter. Session output is written once per loop turn by the loop's
+// ws::WriteBatch; after each flush the worker adds up the turn's deliveries and the
+// fan-out latency of the events delivered in it.
 #pragma once
 
 #include <event2/event.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -26,8 +29,10 @@
 #include "chat/proto/ops.hpp"
 #include "chat/sys/daemon.hpp"
 #include "chat/ws/server_connection.hpp"
+#include "chat/ws/write_batch.hpp"
 #include "gateway_metrics.hpp"
 #include "resume_registry.hpp"
+#include "store_admin.hpp"
 
 namespace chat::gateway {
 
@@ -87,6 +92,17 @@ class Worker : public ws::ServerConnection::Listener {
   uint64_t new_session_id();
   uint16_t port() const { return listener_ ? listener_->port() : 0; }
   int64_t queue_bytes() const { return queue_bytes_.load(std::memory_order_relaxed); }
+  // A dispatch written to a session (summed into the metric after the turn's flush).
+  void note_delivery() {
+    ++turn_deliveries_;
+    batch_->schedule();
+  }
+  // A bus event taken at `start` was fanned out: its latency is observed after the flush.
+  void note_event(std::chrono::steady_clock::time_point start) {
+    turn_events_.push_back(start);
+    batch_->schedule();
+  }
+  ws::WriteBatch& write_batch() { return *batch_; }
 
   // ---- cross-loop RESUME (each runs on this loop, called through post()) ----
   void remote_resume(uint64_t session_id, Worker* proxy_worker, uint64_t proxy_id,
@@ -105,6 +121,7 @@ class Worker : public ws::ServerConnection::Listener {
   void cron();
   void run_posted();
   void check_drained();
+  void on_flushed();
   std::string not_ready_reason() const;
 
   int index_;
@@ -113,12 +130,14 @@ class Worker : public ws::ServerConnection::Listener {
   event* wake_ = nullptr;
   event* reap_ = nullptr;
   event* drain_timer_ = nullptr;
+  std::unique_ptr<ws::WriteBatch> batch_;
   std::unique_ptr<bus::Bus> bus_;
   std::unique_ptr<net::Listener> listener_;
   std::unique_ptr<http::Server> server_;
   std::unique_ptr<Fanout> fanout_;
   std::unique_ptr<PresenceClient> presence_;
   std::unique_ptr<Rest> rest_;
+  StoreAdmin store_admin_{*this};  // /api/v10/admin/store/*
   std::unique_ptr<sys::Timer> cron_;
   std::thread thread_;
 
@@ -132,6 +151,8 @@ class Worker : public ws::ServerConnection::Listener {
   bool draining_ = false;
   uint64_t id_state_;
   std::atomic<int64_t> queue_bytes_{0};
+  uint64_t turn_deliveries_ = 0;
+  std::vector<std::chrono::steady_clock::time_point> turn_events_;
 };
 
 }  // namespace chat::gateway

@@ -50,6 +50,37 @@ bool Directory::load(const proto::DirEntry& entry, std::string& error) {
   return false;
 }
 
+bool Directory::remove(const std::string& key, std::string& error) {
+  ParsedKey k;
+  if (!parse_key(key, k)) {
+    error = "unknown key shape";
+    return false;
+  }
+  switch (k.kind) {
+    case KeyKind::user:
+      if (auto it = users_.find(k.id); it != users_.end()) {
+        user_by_name_.erase(it->second.name);
+        users_.erase(it);
+      }
+      clear_token(k.id);
+      return true;
+    case KeyKind::token:
+      clear_token(k.id);
+      return true;
+    case KeyKind::guild:
+      erase_guild(k.id);
+      return true;
+    case KeyKind::channel:
+      erase_channel(k.id);
+      return true;
+    case KeyKind::member:
+      erase_member(k.id, k.second);
+      return true;
+  }
+  error = "unknown key kind";
+  return false;
+}
+
 const proto::User* Directory::user(uint64_t id) const {
   auto it = users_.find(id);
   return it == users_.end() ? nullptr : &it->second;

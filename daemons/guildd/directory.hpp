@@ -27,6 +27,10 @@ class Directory {
   // Startup: one stored record. False (with `error`) for an undecodable one, which the
   // caller logs and skips.
   bool load(const proto::DirEntry& entry, std::string& error);
+  // The opposite of load(), for a key another guildd deleted (chat.dir.changed): drops
+  // the record the key names (a guild with its channels and members). False (with
+  // `error`) for a key of unknown shape; a key already absent is fine.
+  bool remove(const std::string& key, std::string& error);
 
   // Reads. Pointers stay valid until the next mutation.
   const proto::User* user(uint64_t id) const;

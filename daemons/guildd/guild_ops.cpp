@@ -4,6 +4,15 @@
 //
 // Permissions: any member reads; the guild's owner or an admin manages the guild, its
 // channels and its members; a member may remove themself; admins bypass membership.
+//
+// Retention (retention_days of channel.patch and guild.patch) is kept twice: in the
+// directory record, for the JSON, and in stored, whose sweeps act on it. The record is
+// written first, in the write sequence; stored's retention.set is sent from the change's
+// finish step, so these sends leave in sequence order and stored's last word always
+// matches the directory; the caller is answered (and the event published) only once
+// stored made it durable. A guild's setting names its channels (stored knows no guilds),
+// so a channel created in a guild with a setting re-sends the guild's list before it is
+// answered.
 #include <algorithm>
 #include <cctype>
 
@@ -35,6 +44,36 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
         std::tolower(static_cast<unsigned char>(prefix[i])))
       return false;
   return true;
+}
+
+// retention.set for a guild: its channels and `days` (> 0 sets, otherwise clears).
+proto::StoreRequest guild_retention_request(const Directory& dir, uint64_t guild_id, int days) {
+  proto::StoreRequest req;
+  req.op = "retention.set";
+  req.guild_id = guild_id;
+  req.days = days > 0 ? days : 0;
+  if (days > 0)
+    for (const proto::Channel* ch : dir.channels_of(guild_id)) req.ids.push_back(ch->id);
+  return req;
+}
+
+// Sends one retention.set and runs `then` once stored made it durable; otherwise fails the
+// call (503 when stored did not answer: try again).
+void set_retention(StoreClient& store, const CallPtr& c, proto::StoreRequest req,
+                   std::function<void()> then) {
+  if (req.guild_id != 0 && req.days > 0 && req.ids.empty()) return then();  // no channels yet
+  auto done = [c, then = std::move(then), guild = req.guild_id,
+               channel = req.channel_id](StoreResult& r) {
+    if (r.ok) return then();
+    log::err("guild", "retention not applied",
+             {{"op", c->req.op}, {"guild", guild}, {"channel", channel}, {"error", r.error}});
+    if (r.unavailable) return c->fail(503, 0, r.error);
+    c->fail(500, 0, "storage error: " + r.error);
+  };
+  if (req.channel_id != 0)
+    store.call_for_channel(req.channel_id, req, std::move(done));
+  else
+    store.call_directory(req, std::move(done));
 }
 
 }  // namespace
@@ -93,6 +132,7 @@ void Service::op_guild_get(const CallPtr& c) {
 void Service::op_guild_patch(const CallPtr& c) {
   if (!c->req.name.empty())
     if (auto bad = check_text_field(c->req.name, kMaxGuildName, "name")) return c->fail(*bad);
+  if (auto bad = check_guild_retention(c->req.days)) return c->fail(*bad);
   sequence([this, c]() -> std::optional<DirChange> {
     const proto::Guild* cur = visible_guild(c, c->req.guild_id);
     if (!cur) return std::nullopt;
@@ -102,19 +142,26 @@ void Service::op_guild_patch(const CallPtr& c) {
     }
     proto::Guild g = *cur;
     if (!c->req.name.empty()) g.name = c->req.name;
+    const bool retention = c->req.days != proto::kRetentionUnchanged;
+    if (retention) g.retention_days = c->req.days > 0 ? c->req.days : -1;
     DirChange ch;
     ch.call = c;
     ch.puts = {Directory::entry_for(g)};
     ch.apply = [this, g] { dir_.put_guild(g); };
-    ch.finish = [this, c, g] {
-      proto::Event e;
-      e.t = "GUILD_UPDATE";
-      e.guild_id = g.id;
-      e.guild = g;
-      publish_guild(g.id, e);
-      proto::GuildReply r;
-      r.guilds = {g};
-      c->reply(r);
+    ch.finish = [this, c, g, retention] {
+      auto answer = [this, c, g] {
+        proto::Event e;
+        e.t = "GUILD_UPDATE";
+        e.guild_id = g.id;
+        e.guild = g;
+        publish_guild(g.id, e);
+        proto::GuildReply r;
+        r.guilds = {g};
+        c->reply(r);
+      };
+      if (!retention) return answer();
+      log::info("guild", "guild retention set", {{"guild", g.id}, {"days", g.retention_days}});
+      set_retention(store_, c, guild_retention_request(dir_, g.id, g.retention_days), answer);
     };
     return ch;
   });
@@ -180,15 +227,21 @@ void Service::op_channel_create(const CallPtr& c) {
     ch.puts = {Directory::entry_for(chan)};
     ch.apply = [this, chan] { dir_.put_channel(chan); };
     ch.finish = [this, c, chan] {
-      proto::Event e;
-      e.t = "CHANNEL_CREATE";
-      e.guild_id = chan.guild_id;
-      e.channel_id = chan.id;
-      e.channel = chan;
-      publish_guild(chan.guild_id, e);
-      proto::GuildReply r;
-      r.channels = {chan};
-      c->reply(r);
+      auto answer = [this, c, chan] {
+        proto::Event e;
+        e.t = "CHANNEL_CREATE";
+        e.guild_id = chan.guild_id;
+        e.channel_id = chan.id;
+        e.channel = chan;
+        publish_guild(chan.guild_id, e);
+        proto::GuildReply r;
+        r.channels = {chan};
+        c->reply(r);
+      };
+      // The guild's retention covers the new channel too: re-send its list.
+      const proto::Guild* g = dir_.guild(chan.guild_id);
+      if (!g || g->retention_days <= 0) return answer();
+      set_retention(store_, c, guild_retention_request(dir_, g->id, g->retention_days), answer);
     };
     return ch;
   });
@@ -224,26 +277,39 @@ void Service::op_channel_patch(const CallPtr& c) {
   if (!q.name.empty())
     if (auto bad = check_text_field(q.name, kMaxChannelName, "name")) return c->fail(*bad);
   if (auto bad = check_text_field(q.topic, kMaxTopic, "topic", true)) return c->fail(*bad);
+  if (auto bad = check_channel_retention(q.days)) return c->fail(*bad);
   sequence([this, c]() -> std::optional<DirChange> {
     const proto::Channel* cur = readable_channel(c, c->req.channel_id);
     if (!cur || !managed_guild_of(*cur, dir_, c)) return std::nullopt;
     proto::Channel chan = *cur;
     if (!c->req.name.empty()) chan.name = c->req.name;
     if (!c->req.topic.empty()) chan.topic = c->req.topic;
+    const bool retention = c->req.days != proto::kRetentionUnchanged;
+    if (retention) chan.retention_days = c->req.days == proto::kRetentionRemove ? -1 : c->req.days;
     DirChange ch;
     ch.call = c;
     ch.puts = {Directory::entry_for(chan)};
     ch.apply = [this, chan] { dir_.put_channel(chan); };
-    ch.finish = [this, c, chan] {
-      proto::Event e;
-      e.t = "CHANNEL_UPDATE";
-      e.guild_id = chan.guild_id;
-      e.channel_id = chan.id;
-      e.channel = chan;
-      publish_guild(chan.guild_id, e);
-      proto::GuildReply r;
-      r.channels = {chan};
-      c->reply(r);
+    ch.finish = [this, c, chan, retention] {
+      auto answer = [this, c, chan] {
+        proto::Event e;
+        e.t = "CHANNEL_UPDATE";
+        e.guild_id = chan.guild_id;
+        e.channel_id = chan.id;
+        e.channel = chan;
+        publish_guild(chan.guild_id, e);
+        proto::GuildReply r;
+        r.channels = {chan};
+        c->reply(r);
+      };
+      if (!retention) return answer();
+      log::info("guild", "channel retention set",
+                {{"channel", chan.id}, {"days", chan.retention_days}});
+      proto::StoreRequest req;
+      req.op = "retention.set";
+      req.channel_id = chan.id;
+      req.days = chan.retention_days;  // -1: the channel's own setting is removed
+      set_retention(store_, c, std::move(req), answer);
     };
     return ch;
   });

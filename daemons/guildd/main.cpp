@@ -1,6 +1,8 @@
 // guildd: the directory and sequencer daemon. Wiring only: config, bus, the stored
-// client, the directory, startup (load + admin bootstrap), the request service, the
-// health/metrics endpoint, and the signals (SIGTERM drains, SIGHUP reloads).
+// client, the directory, the directory feed from other guildd instances (DirSync: live
+// before the load), startup (load + admin bootstrap), the request service on
+// guild.shard_range, the health/metrics endpoint, and the signals (SIGTERM drains,
+// SIGHUP reloads).
 #include <event2/event.h>
 
 #include <chrono>
@@ -13,6 +15,7 @@
 #include "chat/proto/snowflake.hpp"
 #include "chat/sys/daemon.hpp"
 #include "chat/sys/notify.hpp"
+#include "dir_sync.hpp"
 #include "directory.hpp"
 #include "service.hpp"
 #include "startup.hpp"
@@ -57,7 +60,9 @@ int main(int argc, char** argv) {
   SnowflakeGenerator ids(static_cast<unsigned>(cfg.guild.worker),
                          static_cast<unsigned>(cfg.guild.process));
   guildd::StoreClient store(*bus, cfg.shards, cfg.guild.request_timeout_ms);
-  guildd::Service service(*bus, store, dir, ids, metrics, cfg.shards);
+  guildd::DirSync sync(*bus, dir, metrics);
+  ShardRange range = cfg.guild_shards();
+  guildd::Service service(*bus, store, dir, sync, ids, metrics, range);
 
   State state = State::loading;
   int exit_code = sys::kExitOk;
@@ -74,28 +79,33 @@ int main(int argc, char** argv) {
     return sys::kExitUnavailable;
   }
 
-  guildd::Startup startup(
-      base, store, dir, ids, cfg.data_path(), [&](bool ok, const std::string& why) {
-        if (state != State::loading) return;
-        if (!ok) {
-          log::err("guild", "startup failed", {{"error", why}});
-          exit_code = sys::kExitUnavailable;
-          event_base_loopbreak(base);
-          return;
-        }
-        service.update_gauges();
-        bool subscribed = service.start(base, [&] {
-          if (state != State::loading) return;
-          state = State::serving;
-          sys::notify_ready();
-          log::notice("guild", "ready", {{"shards", cfg.shards}, {"listen", cfg.guild.listen}});
-        });
-        if (!subscribed) {
-          log::err("guild", "cannot subscribe to requests");
-          exit_code = sys::kExitUnavailable;
-          event_base_loopbreak(base);
-        }
-      });
+  guildd::Startup startup(base, store, dir, sync, ids, cfg.data_path(), range.contains(0),
+                          [&](bool ok, const std::string& why) {
+                            if (state != State::loading) return;
+                            if (!ok) {
+                              log::err("guild", "startup failed", {{"error", why}});
+                              exit_code = sys::kExitUnavailable;
+                              event_base_loopbreak(base);
+                              return;
+                            }
+                            sync.release([&] { service.update_gauges(); });
+                            bool subscribed = service.start(base, [&] {
+                              if (state != State::loading) return;
+                              state = State::serving;
+                              sys::notify_ready();
+                              log::notice("guild", "ready",
+                                          {{"shards", cfg.shards},
+                                           {"shard_first", range.first},
+                                           {"shard_last", range.last},
+                                           {"listen", cfg.guild.listen},
+                                           {"origin", sync.origin()}});
+                            });
+                            if (!subscribed) {
+                              log::err("guild", "cannot subscribe to requests");
+                              exit_code = sys::kExitUnavailable;
+                              event_base_loopbreak(base);
+                            }
+                          });
 
   // SIGTERM: refuse new requests, let in-flight ones finish (each is bounded by the stored
   // deadline), then leave the loop.
@@ -131,7 +141,7 @@ int main(int argc, char** argv) {
       store.set_timeout_ms(fresh.guild.request_timeout_ms);
       cfg.guild.request_timeout_ms = fresh.guild.request_timeout_ms;
       log::notice("guild", "config reloaded",
-                  {{"note", "listen, shards and snowflake ids apply at restart"}});
+                  {{"note", "listen, shards, shard_range and snowflake ids apply at restart"}});
     } catch (const ConfigError& e) {
       log::warn("guild", "reload failed; keeping the old config", {{"error", e.what()}});
     }
@@ -139,7 +149,14 @@ int main(int argc, char** argv) {
   };
   sys::Signals signals(base, on_stop, on_reload);
 
-  startup.start();
+  // The directory feed first: a write another instance makes during our load is held,
+  // then applied after it.
+  if (!sync.start(base, [&] {
+        if (state == State::loading) startup.start();
+      })) {
+    log::err("guild", "cannot subscribe to directory changes");
+    return sys::kExitUnavailable;
+  }
   event_base_dispatch(base);
 
   drain.reset();

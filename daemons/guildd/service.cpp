@@ -46,9 +46,9 @@ Call::~Call() {
 // ---------------------------------------------------------------------------------------
 // Service
 
-Service::Service(bus::Bus& bus, StoreClient& store, Directory& dir, SnowflakeGenerator& ids,
-                 obs::Registry& metrics, int shards)
-    : bus_(bus), store_(store), dir_(dir), ids_(ids), shards_(shards < 1 ? 1 : shards) {
+Service::Service(bus::Bus& bus, StoreClient& store, Directory& dir, DirSync& sync,
+                 SnowflakeGenerator& ids, obs::Registry& metrics, ShardRange range)
+    : bus_(bus), store_(store), dir_(dir), sync_(sync), ids_(ids), range_(range) {
   struct Def {
     const char* op;
     Handler h;
@@ -110,7 +110,7 @@ void Service::update_gauges() {
 
 bool Service::start(event_base* base, std::function<void()> on_live) {
   base_ = base;
-  for (int shard = 0; shard < shards_; ++shard) {
+  for (int shard = range_.first; shard <= range_.last; ++shard) {
     uint64_t id = bus_.subscribe(
         subjects::guild(static_cast<uint32_t>(shard)), [this](bus::Message& m) { on_request(m); },
         "guildd");
@@ -364,6 +364,7 @@ void Service::commit_dels(std::shared_ptr<DirChange> ch) {
 
 void Service::finish_change(const std::shared_ptr<DirChange>& ch) {
   if (ch->apply) ch->apply();
+  sync_.publish(ch->puts, ch->dels);  // before the answer: the others learn it first
   update_gauges();
   if (ch->finish) ch->finish();
   writing_ = false;

@@ -8,7 +8,12 @@
 //  - directory writes go through a queue, one at a time: each is validated against the
 //    directory at its turn, persisted with dir.put/dir.del, applied to memory only once
 //    stored confirmed, then answered and published. Nothing is acknowledged or published
-//    that stored did not confirm; a bus failure on the way is a 503.
+//    that stored did not confirm; a bus failure on the way is a 503. The durable write is
+//    also published on chat.dir.changed (DirSync) before the answer goes out, so guildd
+//    instances owning other shard ranges apply it too.
+//
+// With several instances, each serves its guild.shard_range only: the messages of one
+// channel are sequenced by the one instance owning the channel's shard.
 //
 // The op handlers live in message_ops.cpp, guild_ops.cpp and user_ops.cpp.
 #pragma once
@@ -23,9 +28,11 @@
 #include <vector>
 
 #include "chat/bus/bus.hpp"
+#include "chat/config/config.hpp"
 #include "chat/obs/metrics.hpp"
 #include "chat/proto/ops.hpp"
 #include "chat/proto/snowflake.hpp"
+#include "dir_sync.hpp"
 #include "directory.hpp"
 #include "store_client.hpp"
 #include "validation.hpp"
@@ -70,10 +77,11 @@ struct DirChange {
 
 class Service {
  public:
-  Service(bus::Bus& bus, StoreClient& store, Directory& dir, SnowflakeGenerator& ids,
-          obs::Registry& metrics, int shards);
+  Service(bus::Bus& bus, StoreClient& store, Directory& dir, DirSync& sync, SnowflakeGenerator& ids,
+          obs::Registry& metrics, ShardRange range);
 
-  // Subscribes chat.guild.<0..shards-1> in queue group "guildd". False if any failed.
+  // Subscribes chat.guild.<first..last> of the range in queue group "guildd" (instances
+  // whose ranges overlap share the overlap's requests). False if any failed.
   // `on_live` runs once the server has the subscriptions (a request to a probe subject
   // of our own came back: the server handles a connection's protocol in order), so
   // READY=1 is never sent before requests can reach us.
@@ -164,8 +172,9 @@ class Service {
   bus::Bus& bus_;
   StoreClient& store_;
   Directory& dir_;
+  DirSync& sync_;
   SnowflakeGenerator& ids_;
-  int shards_;
+  ShardRange range_;
   std::map<std::string, OpEntry, std::less<>> ops_;
   obs::Counter* unknown_requests_;
   obs::Counter* errors_;

@@ -74,13 +74,15 @@ bool write_token_file(const std::string& path, const std::string& token, std::st
   return true;
 }
 
-Startup::Startup(event_base* base, StoreClient& store, Directory& dir, SnowflakeGenerator& ids,
-                 std::string data_dir, Done done)
+Startup::Startup(event_base* base, StoreClient& store, Directory& dir, DirSync& sync,
+                 SnowflakeGenerator& ids, std::string data_dir, bool bootstrap_admin, Done done)
     : base_(base),
       store_(store),
       dir_(dir),
+      sync_(sync),
       ids_(ids),
       data_dir_(std::move(data_dir)),
+      bootstrap_admin_(bootstrap_admin),
       done_(std::move(done)) {
   timer_ = evtimer_new(base_, &Startup::on_timer, this);
 }
@@ -124,6 +126,7 @@ void Startup::scan_next() {
     log::notice("guild", "directory loaded",
                 {{"records", loaded_},
                  {"skipped", skipped_},
+                 {"pages", pages_},
                  {"users", dir_.user_count()},
                  {"guilds", dir_.guild_count()},
                  {"channels", dir_.channel_count()}});
@@ -132,14 +135,20 @@ void Startup::scan_next() {
     ensure_admin();
     return;
   }
+  // One page at a time (a reply must fit the bus's max payload): the next page of a kind
+  // starts after the last key of the one before, until stored says no more remain.
   proto::StoreRequest req;
   req.op = "dir.scan";
   req.prefix = kind_prefix(kLoadOrder[kind_]);
   req.limit = 0;
+  req.start_after = start_after_;
   store_.call_directory(req, [this](StoreResult& r) {
     if (r.unavailable) return retry(&Startup::scan_next, r.error);
     if (!r.ok)
       return finish(false, "stored refused dir.scan: " + std::to_string(r.status) + " " + r.error);
+    if (r.reply.more && (r.reply.entries.empty() || r.reply.entries.back().key <= start_after_))
+      return finish(false, "stored's dir.scan page does not advance");
+    ++pages_;
     for (const proto::DirEntry& e : r.reply.entries) {
       std::string why;
       if (dir_.load(e, why)) {
@@ -150,12 +159,21 @@ void Startup::scan_next() {
                   {{"key_size", e.key.size()}, {"error", why}});
       }
     }
-    ++kind_;
+    if (r.reply.more) {
+      start_after_ = r.reply.entries.back().key;
+    } else {
+      start_after_.clear();
+      ++kind_;
+    }
     scan_next();
   });
 }
 
 void Startup::ensure_admin() {
+  if (!bootstrap_admin_) {
+    log::info("guild", "admin bootstrap left to the guildd serving shard 0");
+    return finish(true, {});
+  }
   std::string path = token_path(data_dir_);
   if (const proto::User* admin = dir_.first_admin()) {
     std::string have = read_token_file(path);
@@ -186,12 +204,13 @@ void Startup::persist_admin() {
   req.op = "dir.put";
   if (admin_is_new_) req.entries.push_back(Directory::entry_for(admin_));
   req.entries.push_back(Directory::entry_for_token(admin_.id, digest));
-  store_.call_directory(req, [this, digest](StoreResult& r) {
+  store_.call_directory(req, [this, digest, entries = req.entries](StoreResult& r) {
     if (r.unavailable) return retry(&Startup::persist_admin, r.error);
     if (!r.ok)
       return finish(false, "stored refused dir.put: " + std::to_string(r.status) + " " + r.error);
     if (admin_is_new_) dir_.put_user(admin_);
     dir_.set_token_digest(admin_.id, digest);
+    sync_.publish(entries, {});
     std::string error, path = token_path(data_dir_);
     if (!write_token_file(path, admin_token_, error)) return finish(false, error);
     log::notice("guild", "admin token written", {{"path", path}, {"user", admin_.id}});

@@ -94,6 +94,17 @@ std::optional<Rejection> check_text_field(std::string_view value, size_t max,
   return std::nullopt;
 }
 
+std::optional<Rejection> check_channel_retention(int days) {
+  if (days == proto::kRetentionUnchanged || days == proto::kRetentionRemove) return std::nullopt;
+  if (days < 0 || days > proto::kMaxRetentionDays)
+    return invalid_field("retention_days", "retention_days must be between 0 and 36500, or null");
+  return std::nullopt;
+}
+
+std::optional<Rejection> check_guild_retention(int days) {
+  return check_channel_retention(days);
+}
+
 std::optional<Rejection> check_page(uint64_t before, uint64_t after, uint64_t around, int& limit) {
   int given = (before != 0) + (after != 0) + (around != 0);
   if (given > 1)

@@ -52,6 +52,12 @@ bool valid_user_name(std::string_view name);
 std::optional<Rejection> check_text_field(std::string_view value, size_t max,
                                           const std::string& field, bool allow_empty = false);
 
+// retention_days (GuildRequest::days). A channel: kRetentionUnchanged, kRetentionRemove,
+// 0 (keep forever) or 1..36500; a guild: the same, where 0 clears like kRetentionRemove.
+// Otherwise 50035 "retention_days".
+std::optional<Rejection> check_channel_retention(int days);
+std::optional<Rejection> check_guild_retention(int days);
+
 // History paging: at most one of before/after/around; limit 1..100 with 0 meaning the
 // default 50 (written back into `limit`).
 std::optional<Rejection> check_page(uint64_t before, uint64_t after, uint64_t around, int& limit);

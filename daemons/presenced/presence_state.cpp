@@ -7,7 +7,15 @@
 #include <algorithm>
 #include <cmath>
 
+#include "chat/proto/subjects.hpp"
+
 namespace chat::presenced {
+
+bool UserRange::owns(uint64_t user_id) const {
+  if (all()) return true;
+  int shard = static_cast<int>(subjects::shard_of(user_id, shards));
+  return shard >= first && shard <= last;
+}
 
 int status_rank(const std::string& status) {
   if (status == "online") return 4;
@@ -163,14 +171,60 @@ void PresenceState::recompute(uint64_t user_id, User& u, uint64_t now) {
   }
 }
 
+void PresenceState::guild_join(uint64_t user_id, uint64_t guild_id, uint32_t members,
+                               uint64_t now) {
+  auto it = users_.find(user_id);
+  if (it == users_.end() || !guild_id || it->second.sessions.empty()) return;
+  User& u = it->second;
+  Guild& g = guilds_[guild_id];
+  if (members) g.members = members;
+  if (std::find(u.guilds.begin(), u.guilds.end(), guild_id) != u.guilds.end()) return;
+  u.guilds.push_back(guild_id);
+  ++g.refs;
+  if (u.current.status == "offline") return;
+  g.shown.insert(user_id);
+  // A user still inside the coalescing window goes out with its next publish, to this
+  // guild too; one already published is announced to the guild now. Large guilds learn
+  // nothing: their members ask (op 8) and then get the user's record on its own subject.
+  if (u.dirty || !u.published.user_id || u.published.status == "offline" || is_large(g)) return;
+  queue_record(guild_id, g, u.published, now);
+}
+
+void PresenceState::guild_leave(uint64_t user_id, uint64_t guild_id) {
+  auto it = users_.find(user_id);
+  if (it == users_.end()) return;
+  User& u = it->second;
+  auto pos = std::find(u.guilds.begin(), u.guilds.end(), guild_id);
+  if (pos == u.guilds.end()) return;
+  u.guilds.erase(pos);
+  auto gi = guilds_.find(guild_id);
+  if (gi == guilds_.end()) return;
+  Guild& g = gi->second;
+  g.shown.erase(user_id);
+  g.pending.erase(user_id);  // its id stays in `order`; flush_guilds skips it
+  if (g.refs) --g.refs;
+  if (g.refs == 0 && !g.active) guilds_.erase(gi);
+}
+
 void PresenceState::beat(const proto::LeaseBeat& b, uint64_t now) {
   Node& n = node(b.node, now);
   n.last_beat = now;
-  if (b.sessions == n.sessions.size()) {
+  // With a partial range we hold a subset of the node's sessions: only more than it has
+  // is a sign of trouble.
+  bool agree = range_.all() ? b.sessions == n.sessions.size() : b.sessions >= n.sessions.size();
+  if (agree) {
     n.mismatches = 0;
     return;
   }
   ++n.mismatches;
+}
+
+bool PresenceState::sync_session(const std::string& node_name, uint64_t sync_id,
+                                 const proto::SessionPresence& s, uint64_t now) {
+  if (!range_.owns(s.user_id)) return false;
+  online(node_name, s, now, true);
+  sync_seen(node_name, sync_id, s.session_id, now);
+  return true;
 }
 
 void PresenceState::sync_seen(const std::string& node_name, uint64_t sync_id, uint64_t session_id,
@@ -276,23 +330,28 @@ void PresenceState::publish_user(uint64_t user_id, User& u, uint64_t now, Sink& 
       large = true;
       continue;
     }
-    auto [pos, fresh] = g.pending.insert_or_assign(user_id, u.current);
-    if (fresh)
-      g.order.push_back(user_id);
-    else
-      ++stats_.replaced;
-    if (!g.active) {
-      g.active = true;
-      if (g.refill_ms == 0) {
-        g.tokens = settings_.guild_burst;
-        g.refill_ms = now;
-      }
-      active_guilds_.push_back(gid);
-    }
+    queue_record(gid, g, u.current, now);
   }
   if (large) {
     ++stats_.user_messages;
     sink.user_update(u.current);
+  }
+}
+
+void PresenceState::queue_record(uint64_t gid, Guild& g, const proto::PresenceRecord& record,
+                                 uint64_t now) {
+  auto [pos, fresh] = g.pending.insert_or_assign(record.user_id, record);
+  if (fresh)
+    g.order.push_back(record.user_id);
+  else
+    ++stats_.replaced;
+  if (!g.active) {
+    g.active = true;
+    if (g.refill_ms == 0) {
+      g.tokens = settings_.guild_burst;
+      g.refill_ms = now;
+    }
+    active_guilds_.push_back(gid);
   }
 }
 

@@ -23,6 +23,13 @@
 // whose session count differs from ours twice in a row asks that node for a resync.
 // Sessions learned from a resync within sync_window_ms of start are installed silently:
 // after a presenced restart nobody is announced again, and nobody flickers offline.
+//
+// Shard range (presence.shard_range, several presenced instances): gateway nodes send a
+// user's online/status/offline to chat.presence.<shard_of(user)> only, but answer a resync
+// with all their sessions. Only the sessions of users in this instance's range are kept
+// from a resync (sync_session), so nothing else is held, published or dropped on lease
+// expiry here. A node's beat counts all its sessions, so with a partial range a beat can
+// only show that we hold too many (stale ones): only that counts as a mismatch.
 #pragma once
 
 #include <cstdint>
@@ -35,6 +42,16 @@
 #include "chat/proto/presence_ops.hpp"
 
 namespace chat::presenced {
+
+// The users an instance answers for: those whose shard_of(user_id, shards) lies in
+// first..last. The default covers every user.
+struct UserRange {
+  int shards = 1;
+  int first = 0;
+  int last = 0;
+  bool all() const { return first <= 0 && last >= shards - 1; }
+  bool owns(uint64_t user_id) const;
+};
 
 struct PresenceSettings {
   uint64_t lease_timeout_ms = 15000;
@@ -84,6 +101,8 @@ class PresenceState {
   PresenceState(PresenceSettings settings, uint64_t start_ms, int64_t wall_offset_ms = 0);
 
   void set_settings(const PresenceSettings& s) { settings_ = s; }
+  void set_range(const UserRange& r) { range_ = r; }
+  const UserRange& range() const { return range_; }
   const PresenceSettings& settings() const { return settings_; }
 
   // ---- input from gateway nodes ----
@@ -93,11 +112,21 @@ class PresenceState {
   // op 3 on a session: status, since, afk, activities (guilds, when given, replace).
   void status(const std::string& node, const proto::SessionPresence& s, uint64_t now);
   void offline(const std::string& node, uint64_t session_id, uint64_t now);
+  // The user joined (left) a guild after its sessions went online: see presence_ops.hpp
+  // guild.join / guild.leave. A join of a user shown online queues its last published
+  // record for the guild (at or below the threshold); `members` (0 = keep) updates the
+  // guild's size. Unknown users and repeated joins/leaves are ignored.
+  void guild_join(uint64_t user_id, uint64_t guild_id, uint32_t members, uint64_t now);
+  void guild_leave(uint64_t user_id, uint64_t guild_id);
   void beat(const proto::LeaseBeat& beat, uint64_t now);
   // A node's resync `sync_id` is complete: its sessions not listed in it are dropped.
   void sync_done(const std::string& node, uint64_t sync_id, uint64_t now);
   // A sync chunk's session, remembered as seen for sync_done.
   void sync_seen(const std::string& node, uint64_t sync_id, uint64_t session_id, uint64_t now);
+  // One session of a resync chunk: installed (online, from_sync) and remembered as seen
+  // when its user is in range; false, and nothing kept, when it is not.
+  bool sync_session(const std::string& node, uint64_t sync_id, const proto::SessionPresence& s,
+                    uint64_t now);
 
   // ---- the periodic work: leases, the coalescing window, the guild batches ----
   void tick(uint64_t now, Sink& sink);
@@ -162,11 +191,14 @@ class PresenceState {
   void recompute(uint64_t user_id, User& u, uint64_t now);
   void set_shown(uint64_t user_id, const User& u, bool shown);
   void publish_user(uint64_t user_id, User& u, uint64_t now, Sink& sink);
+  // Puts `record` in guild `gid`'s pending batch (replacing a queued one of the same user).
+  void queue_record(uint64_t gid, Guild& g, const proto::PresenceRecord& record, uint64_t now);
   void flush_guilds(uint64_t now, Sink& sink);
   bool is_large(const Guild& g) const { return g.members > settings_.large_guild_threshold; }
   Node& node(const std::string& name, uint64_t now);
 
   PresenceSettings settings_;
+  UserRange range_;
   uint64_t start_ms_;
   int64_t wall_offset_ms_;
   uint64_t update_counter_ = 0;

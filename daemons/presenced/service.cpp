@@ -48,8 +48,9 @@ PresenceSettings settings_from(const Config& cfg) {
 
 Service::Service(bus::Bus& bus, const Config& cfg, obs::Registry& registry)
     : bus_(bus),
-      shards_(cfg.shards < 1 ? 1 : cfg.shards),
+      shards_(cfg.presence_shards()),
       state_(settings_from(cfg), mono_ms(), wall_offset_ms()) {
+  state_.set_range(UserRange{cfg.shards < 1 ? 1 : cfg.shards, shards_.first, shards_.last});
   bad_messages_ = &registry.counter("chat_presenced_bad_messages_total",
                                     "bus messages dropped as undecodable or unknown");
   published_events_ =
@@ -78,7 +79,7 @@ uint64_t Service::now() const {
 }
 
 bool Service::start(std::function<void()> on_live) {
-  for (int shard = 0; shard < shards_; ++shard) {
+  for (int shard = shards_.first; shard <= shards_.last; ++shard) {
     std::string subject = subjects::presence(static_cast<uint32_t>(shard));
     uint64_t id = bus_.subscribe(subject, [this](bus::Message& m) { on_request(m); });
     if (!id) {
@@ -164,14 +165,21 @@ void Service::on_request(bus::Message& m) {
     return;
   }
   if (req.op == "offline") return state_.offline(req.node, req.session_id, t);
+  if (req.op == "guild.join") return state_.guild_join(req.user_id, req.guild_id, req.members, t);
+  if (req.op == "guild.leave") return state_.guild_leave(req.user_id, req.guild_id);
   if (req.op == "sync") {
-    for (const proto::SessionPresence& s : req.sessions) {
-      state_.online(req.node, s, t, true);
-      state_.sync_seen(req.node, req.sync_id, s.session_id, t);
-    }
+    // A node lists all its sessions; only users in our shard range are ours to hold.
+    for (const proto::SessionPresence& s : req.sessions)
+      if (!state_.sync_session(req.node, req.sync_id, s, t)) ++sync_foreign_[req.node];
     if (req.last) {
       state_.sync_done(req.node, req.sync_id, t);
-      log::info("presence", "node synced", {{"node", req.node}, {"sync_id", req.sync_id}});
+      uint64_t foreign = 0;
+      if (auto it = sync_foreign_.find(req.node); it != sync_foreign_.end()) {
+        foreign = it->second;
+        sync_foreign_.erase(it);
+      }
+      log::info("presence", "node synced",
+                {{"node", req.node}, {"sync_id", req.sync_id}, {"outside_range", foreign}});
     }
     return;
   }

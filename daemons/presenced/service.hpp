@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "chat/bus/bus.hpp"
@@ -51,12 +52,14 @@ class Service : public Sink {
   uint64_t now() const;
 
   bus::Bus& bus_;
-  int shards_;
+  ShardRange shards_;  // chat.presence.<shard> served here (presence.shard_range)
   PresenceState state_;
   std::vector<uint64_t> subs_;
   std::string inbox_;  // where nodes send resync chunks
   std::string probe_subject_;
   uint64_t sync_counter_ = 0;
+  // Per node, sessions of a resync in progress left out as outside our shard range.
+  std::unordered_map<std::string, uint64_t> sync_foreign_;
   bool serving_ = false;
   std::function<void()> on_live_;
   obs::Counter* bad_messages_;

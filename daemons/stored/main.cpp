@@ -97,10 +97,15 @@ int main(int argc, char** argv) {
                                                               cfg.data_path() + "/backups");
   if (!admin_service->start()) return sys::kExitUnavailable;
   // READY=1 once the server has our subscriptions (see Service::start).
-  bool started = service->start(cfg.shards, [&] {
+  ShardRange range = cfg.store_shards();
+  bool started = service->start(range.first, range.last, [&] {
     sys::notify_ready();
     log::notice("store", "ready",
-                {{"listen", cfg.store.listen}, {"shards", cfg.shards}, {"sync", cfg.store.sync}});
+                {{"listen", cfg.store.listen},
+                 {"shards", cfg.shards},
+                 {"shard_first", range.first},
+                 {"shard_last", range.last},
+                 {"sync", cfg.store.sync}});
   });
   if (!started) return sys::kExitUnavailable;
 

@@ -22,9 +22,10 @@ Service::Service(event_base* base, bus::Bus& bus, store::Engine& engine, obs::Re
       errors_(registry.counter("chat_stored_errors_total",
                                "Requests answered 500 before commit (storage read errors)")) {}
 
-bool Service::start(int shards, std::function<void()> on_live) {
-  if (shards < 1) shards = 1;
-  for (int shard = 0; shard < shards; ++shard) {
+bool Service::start(int first_shard, int last_shard, std::function<void()> on_live) {
+  // Only our range: another stored owns the other shards (and their RocksDB). The queue
+  // group keeps a misconfigured overlap from answering one request twice.
+  for (int shard = first_shard; shard <= last_shard; ++shard) {
     std::string subject = subjects::store(static_cast<uint32_t>(shard));
     uint64_t id = bus_.subscribe(
         subject, [this](bus::Message& m) { on_request(m); }, "stored");
@@ -35,7 +36,9 @@ bool Service::start(int shards, std::function<void()> on_live) {
     subs_.push_back(id);
   }
   serving_ = true;
-  log::info("store", "subscribed", {{"subjects", "chat.store.*"}, {"shards", shards}});
+  log::info("store", "subscribed",
+            {{"subjects",
+              "chat.store." + std::to_string(first_shard) + "-" + std::to_string(last_shard)}});
   probe_subject_ = "_stored.live." + std::to_string(getpid()) + "." +
                    std::to_string(reinterpret_cast<uintptr_t>(this));
   uint64_t id = bus_.subscribe(probe_subject_, [this](bus::Message& m) { bus_.respond(m, "ok"); });

@@ -27,11 +27,12 @@ class Service {
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
-  // Subscribes to every shard's subject; false (logged) when one subscription failed.
+  // Subscribes to chat.store.<first..last> (store.shard_range) in queue group "stored";
+  // false (logged) when one subscription failed.
   // `on_live` runs once the server has registered the subscriptions: a request to a
   // private subject of ours comes back only after the server processed every SUB we sent
   // before it (one connection is processed in order), so READY=1 is never early.
-  bool start(int shards, std::function<void()> on_live);
+  bool start(int first_shard, int last_shard, std::function<void()> on_live);
   void stop();
   void set_sync(bool sync) { commit_.set_sync(sync); }
   // Empty when serving; otherwise why not (for /readyz).

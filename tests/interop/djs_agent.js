@@ -4,9 +4,12 @@
 //
 // stdout: one JSON object a line. {"event": name, "data": ...} for the client's events
 // (clientReady with the milliseconds from login(), messages, edits, deletes, typing,
-// shard life-cycle, errors); {"id": n, "ok": value} or {"id": n, "error": {...}} answering
-// a command. stdin: {"id": n, "code": "<body of an async function(client, args, state)>",
-// "args": {...}}. Debug output goes to stderr.
+// presence updates, shard life-cycle, errors); {"id": n, "ok": value} or {"id": n,
+// "error": {...}} answering a command. stdin: {"id": n, "code": "<body of an async
+// function(client, args, state, msg, commands, presence)>", "args": {...}}: `msg` and
+// `presence` turn a Message / Presence into the JSON the events carry, and `commands`
+// holds ready-made commands (commands.setPresence(args), commands.presences(args)) for
+// code such as "return commands.setPresence(args)". Debug output goes to stderr.
 'use strict';
 
 const djs = require('discord.js');
@@ -28,6 +31,17 @@ function msg(m) {
     reference: m.reference ? m.reference.messageId : null,
     editedTimestamp: m.editedTimestamp,
     partial: m.partial,
+  };
+}
+
+function presence(p) {
+  if (!p) return null;
+  return {
+    userId: p.userId,
+    guildId: p.guild ? p.guild.id : null,
+    status: p.status,
+    activities: (p.activities || []).map((a) => ({ name: a.name, type: a.type, state: a.state ?? null })),
+    clientStatus: p.clientStatus ?? null,
   };
 }
 
@@ -67,6 +81,7 @@ client.on(Events.TypingStart, (t) =>
   event('typingStart', { channelId: t.channel.id, userId: t.user.id }));
 client.on(Events.GuildMembersChunk, (members, guild, chunk) =>
   event('guildMembersChunk', { guildId: guild.id, count: members.size, index: chunk.index, nonce: chunk.nonce }));
+client.on(Events.PresenceUpdate, (o, n) => event('presenceUpdate', { ...presence(n), oldStatus: o ? o.status : null }));
 client.on(Events.ChannelCreate, (c) => event('channelCreate', { id: c.id, guildId: c.guildId }));
 client.on(Events.ShardResume, (id, replayed) => event('shardResume', { id, replayed }));
 client.on(Events.ShardReconnecting, (id) => event('shardReconnecting', { id }));
@@ -93,6 +108,21 @@ client.on(Events.Debug, (d) => {
   if (process.env.INTEROP_VERBOSE) process.stderr.write(d + '\n');
 });
 
+// Commands the tests call by name from their code (see the top of the file).
+const commands = {
+  // client.user.setPresence({status, activities: [{name, type?, state?}], afk?}): the op 3
+  // discord.js sends; answers the client's own presence as it now believes it is.
+  setPresence: (args) => {
+    const p = client.user.setPresence(args);
+    return { status: p.status, activities: p.activities.map((a) => ({ name: a.name, type: a.type })) };
+  },
+  // The presences cached for guild args.guild (from GUILD_CREATE and PRESENCE_UPDATE).
+  presences: (args) => {
+    const g = client.guilds.cache.get(args.guild);
+    return g ? [...g.presences.cache.values()].map(presence) : null;
+  },
+};
+
 const AsyncFunction = Object.getPrototypeOf(async function () {}).constructor;
 let buffered = '';
 process.stdin.setEncoding('utf8');
@@ -112,8 +142,8 @@ process.stdin.on('data', (chunk) => {
     }
     (async () => {
       try {
-        const fn = new AsyncFunction('client', 'args', 'state', 'msg', cmd.code);
-        const value = await fn(client, cmd.args || {}, state, msg);
+        const fn = new AsyncFunction('client', 'args', 'state', 'msg', 'commands', 'presence', cmd.code);
+        const value = await fn(client, cmd.args || {}, state, msg, commands, presence);
         out({ id: cmd.id, ok: value === undefined ? null : value });
       } catch (e) {
         out({ id: cmd.id, error: errorInfo(e) });

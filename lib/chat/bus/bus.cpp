@@ -14,6 +14,25 @@
 #include "chat/obs/log.hpp"
 
 namespace chat::bus {
+namespace {
+
+// "nats://a:1, nats://b:2" -> {"nats://a:1", "nats://b:2"}.
+std::vector<std::string> split_servers(const std::string& url) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= url.size()) {
+    size_t comma = url.find(',', start);
+    if (comma == std::string::npos) comma = url.size();
+    std::string item = url.substr(start, comma - start);
+    size_t b = item.find_first_not_of(" \t");
+    size_t e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
 
 void global_init() {
   static std::once_flag once;
@@ -217,16 +236,34 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url, cons
   impl->name = name;
   impl->wake = event_new(base, -1, 0, &Impl::on_wake, impl.get());
 
+  // A cluster is a comma-separated list: libnats picks one server, and after a loss
+  // reconnects to any of them (and to servers the cluster tells it about), so a stopped
+  // server costs one reconnect, not the daemon.
+  std::vector<std::string> servers = split_servers(url);
+  if (servers.empty()) {
+    error = "nats.url names no server";
+    event_free(impl->wake);
+    return nullptr;
+  }
+  std::vector<const char*> server_ptrs;
+  for (auto& s : servers) server_ptrs.push_back(s.c_str());
   natsOptions* opts = nullptr;
   natsOptions_Create(&opts);
-  natsOptions_SetServers(opts, nullptr, 0);
-  natsOptions_SetURL(opts, url.c_str());
+  natsStatus set =
+      natsOptions_SetServers(opts, server_ptrs.data(), static_cast<int>(server_ptrs.size()));
+  if (set != NATS_OK) {
+    error = "nats.url: \"" + url + "\": " + natsStatus_GetText(set);
+    natsOptions_Destroy(opts);
+    event_free(impl->wake);
+    return nullptr;
+  }
   natsOptions_SetName(opts, name.c_str());
   natsOptions_SetEventLoop(opts, base, natsLibevent_Attach, natsLibevent_Read, natsLibevent_Write,
                            natsLibevent_Detach);
   natsOptions_SetAllowReconnect(opts, true);
   natsOptions_SetMaxReconnect(opts, -1);
   natsOptions_SetReconnectWait(opts, 250);
+  natsOptions_SetReconnectJitter(opts, 100, 1000);
   natsOptions_SetTimeout(opts, connect_timeout_ms);
   natsOptions_SetPingInterval(opts, 5000);
   natsOptions_SetDisconnectedCB(
@@ -237,8 +274,11 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url, cons
       impl.get());
   natsOptions_SetReconnectedCB(
       opts,
-      [](natsConnection*, void* closure) {
-        log::notice("bus", "reconnected", {{"conn", static_cast<Impl*>(closure)->name}});
+      [](natsConnection* nc, void* closure) {
+        char server[256] = "";
+        natsConnection_GetConnectedUrl(nc, server, sizeof server);
+        log::notice("bus", "reconnected",
+                    {{"conn", static_cast<Impl*>(closure)->name}, {"server", server}});
       },
       impl.get());
   natsOptions_SetErrorHandler(

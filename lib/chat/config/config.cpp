@@ -6,10 +6,13 @@
 #include <unistd.h>
 
 #include <toml++/toml.h>
+#include <cctype>
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <type_traits>
+#include <utility>
 
 #include <cerrno>
 
@@ -20,20 +23,36 @@ namespace {
 
 struct Key {
   std::string name;  // "table.key" or "key"
-  enum Type { Str, Int, Bool } type;
+  enum Type { Str, Int, Bool, StrList } type;
   std::function<void(Config&, const std::string&, int64_t, bool)> set;
   int64_t min = 0, max = 0;               // for Int
-  std::vector<std::string> choices = {};  // for Str, empty = any
+  std::vector<std::string> choices = {};  // for Str and each StrList item, empty = any
+  // For StrList: a TOML array of strings in the file, a comma list in the environment
+  // and in --set.
+  std::function<void(Config&, std::vector<std::string>)> set_list = {};
 };
 
 template <typename F>
 Key str_key(std::string name, F field, std::vector<std::string> choices = {}) {
-  return Key{std::move(name),
-             Key::Str,
-             [field](Config& c, const std::string& s, int64_t, bool) { field(c) = s; },
-             0,
-             0,
-             std::move(choices)};
+  // A field that is a list of strings makes a StrList key (chatd.programs); the key table
+  // keeps one spelling for every string key (tests/man reads it).
+  if constexpr (std::is_same_v<decltype(field(std::declval<Config&>())),
+                               std::vector<std::string>&>) {
+    return Key{std::move(name),
+               Key::StrList,
+               nullptr,
+               0,
+               0,
+               std::move(choices),
+               [field](Config& c, std::vector<std::string> v) { field(c) = std::move(v); }};
+  } else {
+    return Key{std::move(name),
+               Key::Str,
+               [field](Config& c, const std::string& s, int64_t, bool) { field(c) = s; },
+               0,
+               0,
+               std::move(choices)};
+  }
 }
 template <typename F>
 Key int_key(std::string name, F field, int64_t min, int64_t max) {
@@ -73,6 +92,9 @@ const std::vector<Key>& key_table() {
       int_key(
           "chatd.backoff_max_ms", [](Config& c) -> int& { return c.chatd.backoff_max_ms; }, 100,
           600000),
+      str_key("chatd.programs",
+              [](Config& c) -> std::vector<std::string>& { return c.chatd.programs; },
+              {"stored", "guildd", "presenced", "gatewayd"}),
       str_key("gateway.listen", [](Config& c) -> std::string& { return c.gateway.listen; }),
       str_key("gateway.public_url", [](Config& c) -> std::string& { return c.gateway.public_url; }),
       int_key(
@@ -95,6 +117,9 @@ const std::vector<Key>& key_table() {
       int_key(
           "gateway.rest_rate_window_ms",
           [](Config& c) -> int& { return c.gateway.rest_rate_window_ms; }, 10, 3600000),
+      int_key(
+          "gateway.max_presence_watches",
+          [](Config& c) -> int& { return c.gateway.max_presence_watches; }, 0, 1000000),
       str_key("guild.listen", [](Config& c) -> std::string& { return c.guild.listen; }),
       int_key(
           "guild.worker", [](Config& c) -> int& { return c.guild.worker; }, 0, 31),
@@ -103,6 +128,7 @@ const std::vector<Key>& key_table() {
       int_key(
           "guild.request_timeout_ms", [](Config& c) -> int& { return c.guild.request_timeout_ms; },
           10, 600000),
+      str_key("guild.shard_range", [](Config& c) -> std::string& { return c.guild.shard_range; }),
       str_key("store.listen", [](Config& c) -> std::string& { return c.store.listen; }),
       str_key("store.sync", [](Config& c) -> std::string& { return c.store.sync; },
               {"batch", "none"}),
@@ -111,6 +137,7 @@ const std::vector<Key>& key_table() {
       int_key(
           "store.block_cache_mb", [](Config& c) -> int& { return c.store.block_cache_mb; }, 1,
           1 << 20),
+      str_key("store.shard_range", [](Config& c) -> std::string& { return c.store.shard_range; }),
       str_key("presence.listen", [](Config& c) -> std::string& { return c.presence.listen; }),
       int_key(
           "presence.lease_timeout_ms",
@@ -133,6 +160,8 @@ const std::vector<Key>& key_table() {
       int_key(
           "presence.request_timeout_ms",
           [](Config& c) -> int& { return c.presence.request_timeout_ms; }, 10, 600000),
+      str_key("presence.shard_range",
+              [](Config& c) -> std::string& { return c.presence.shard_range; }),
   };
   return keys;
 }
@@ -180,6 +209,12 @@ void apply_text(Config& c, const Key& k, const std::string& text, const std::str
       k.set(c, "", v, false);
       break;
     }
+    case Key::StrList: {
+      std::vector<std::string> items = split_comma_list(text);
+      for (auto& item : items) check_choice(k, item, origin);
+      k.set_list(c, std::move(items));
+      break;
+    }
     case Key::Bool:
       if (text == "true" || text == "1" || text == "yes")
         k.set(c, "", 0, true);
@@ -217,6 +252,20 @@ void apply_node(Config& c, const std::string& name, const toml::node& node,
       k->set(c, "", 0, *node.value<bool>());
       break;
     }
+    case Key::StrList: {
+      const toml::array* arr = node.as_array();
+      if (!arr) throw ConfigError(origin + name + ": expected an array of strings");
+      std::vector<std::string> items;
+      for (auto&& item : *arr) {
+        auto v = item.value<std::string>();
+        if (!item.is_string() || !v)
+          throw ConfigError(origin + name + ": expected an array of strings");
+        check_choice(*k, *v, origin);
+        items.push_back(*v);
+      }
+      k->set_list(c, std::move(items));
+      break;
+    }
   }
 }
 
@@ -251,7 +300,56 @@ std::string env_name(const std::string& key) {
   return out;
 }
 
+// Checks that involve more than one key, once every source has been applied.
+void validate(const Config& c) {
+  c.guild_shards();
+  c.store_shards();
+  c.presence_shards();
+  for (size_t i = 0; i < c.chatd.programs.size(); ++i)
+    for (size_t j = 0; j < i; ++j)
+      if (c.chatd.programs[i] == c.chatd.programs[j])
+        throw ConfigError("chatd.programs: \"" + c.chatd.programs[i] + "\" is listed twice");
+}
+
 }  // namespace
+
+ShardRange parse_shard_range(const std::string& spec, int shards, const std::string& key) {
+  if (shards < 1) shards = 1;
+  if (spec.empty()) return ShardRange{0, shards - 1};
+  auto number = [&](const std::string& text) {
+    char* end = nullptr;
+    errno = 0;
+    long v = std::strtol(text.c_str(), &end, 10);
+    if (text.empty() || !std::isdigit(static_cast<unsigned char>(text[0])) || *end != '\0' ||
+        errno != 0)
+      throw ConfigError(key + ": \"" + spec + "\" is not FIRST-LAST (shard numbers)");
+    return v;
+  };
+  auto dash = spec.find('-');
+  long first = number(spec.substr(0, dash));
+  long last = dash == std::string::npos ? first : number(spec.substr(dash + 1));
+  if (first > last)
+    throw ConfigError(key + ": \"" + spec + "\": the first shard is after the last");
+  if (last >= shards)
+    throw ConfigError(key + ": \"" + spec + "\" is outside shards 0-" + std::to_string(shards - 1) +
+                      " (shards = " + std::to_string(shards) + ")");
+  return ShardRange{static_cast<int>(first), static_cast<int>(last)};
+}
+
+std::vector<std::string> split_comma_list(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string item = text.substr(start, comma - start);
+    size_t b = item.find_first_not_of(" \t");
+    size_t e = item.find_last_not_of(" \t");
+    if (b != std::string::npos) out.push_back(item.substr(b, e - b + 1));
+    start = comma + 1;
+  }
+  return out;
+}
 
 std::string Config::data_path() const {
   std::error_code ec;
@@ -300,6 +398,7 @@ Config load_config(const std::string& file, const std::vector<std::string>& over
     if (!k) throw ConfigError("--set: unknown key \"" + name + "\"");
     apply_text(c, *k, o.substr(eq + 1), "--set ");
   }
+  validate(c);
   return c;
 }
 

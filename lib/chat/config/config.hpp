@@ -17,6 +17,20 @@ struct ConfigError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The shards one daemon instance serves: first..last inclusive. A daemon subscribes to
+// the bus subjects of these shards only, so several instances split the shards between
+// them (ARCHITECTURE.md "Scale-out").
+struct ShardRange {
+  int first = 0;
+  int last = 0;
+  bool contains(int shard) const { return shard >= first && shard <= last; }
+  int count() const { return last - first + 1; }
+};
+
+// "" = every shard (0..shards-1); "N" = that shard; "FIRST-LAST" inclusive. Throws
+// ConfigError naming `key` when the text is malformed or outside 0..shards-1.
+ShardRange parse_shard_range(const std::string& spec, int shards, const std::string& key);
+
 struct Config {
   std::string path;  // the file that was read, empty if none was found
   std::string data_dir = "./var";
@@ -28,6 +42,8 @@ struct Config {
   } log;
 
   struct Nats {
+    // One server, or a comma-separated list of the servers of a NATS cluster: the daemons
+    // connect to one of them and fail over to another when it goes away.
     std::string url = "nats://127.0.0.1:4290";
     bool spawn = true;                   // chatd starts a local nats-server on url's port
     std::string server = "nats-server";  // program chatd runs (looked up in PATH and /usr/sbin)
@@ -40,6 +56,9 @@ struct Config {
     int stop_timeout_ms = 10000;   // per child, SIGTERM then SIGKILL
     int ready_timeout_ms = 30000;  // a child that does not report READY=1 in time failed
     int backoff_max_ms = 5000;     // restart delay doubles from 100 ms up to this
+    // The daemons this chatd runs (names from stored, guildd, presenced, gatewayd), always
+    // in that start order; empty = all of them. A node of a cluster runs a subset.
+    std::vector<std::string> programs;
   } chatd;
 
   struct Gateway {
@@ -48,10 +67,11 @@ struct Config {
     int threads = 0;         // event loops; 0 = one per core
     int heartbeat_interval_ms = 41250;
     int resume_window_s = 180;
-    int max_queue_bytes = 4 << 20;   // a session queuing more than this is closed
-    int request_timeout_ms = 5000;   // bus requests to guildd
-    int rest_rate_limit = 5000;      // REST requests per bucket (token, route, channel/guild)
-    int rest_rate_window_ms = 1000;  // ... per this window; past it: 429 with Retry-After
+    int max_queue_bytes = 4 << 20;    // a session queuing more than this is closed
+    int request_timeout_ms = 5000;    // bus requests to guildd
+    int rest_rate_limit = 5000;       // REST requests per bucket (token, route, channel/guild)
+    int rest_rate_window_ms = 1000;   // ... per this window; past it: 429 with Retry-After
+    int max_presence_watches = 1000;  // members of large guilds one session may watch (op 8)
   } gateway;
 
   struct Guild {
@@ -59,6 +79,7 @@ struct Config {
     int worker = 1;                 // snowflake worker id (0-31), distinct per id-issuing instance
     int process = 0;                // snowflake process id (0-31)
     int request_timeout_ms = 5000;  // bus requests to stored
+    std::string shard_range;        // chat.guild.<shard> served here: "" = all, or "FIRST-LAST"
   } guild;
 
   struct Store {
@@ -66,6 +87,7 @@ struct Config {
     std::string sync = "batch";             // batch: one synced WriteBatch per loop turn | none
     int bucket_days = 10;
     int block_cache_mb = 64;
+    std::string shard_range;  // chat.store.<shard> served here: "" = all, or "FIRST-LAST"
   } store;
 
   struct Presence {
@@ -77,10 +99,22 @@ struct Config {
     int large_guild_threshold = 1000;  // above: presence only for members a session asked about
     int sync_window_ms = 3000;         // after start: sessions from the resync are not re-announced
     int request_timeout_ms = 1000;     // gatewayd's queries to presenced
+    std::string shard_range;  // chat.presence.<shard> served here: "" = all, or "FIRST-LAST"
   } presence;
 
   // Absolute data_dir (relative paths are taken from the working directory).
   std::string data_path() const;
+  // The shard ranges of guild.shard_range, store.shard_range and presence.shard_range
+  // (validated against `shards` by load_config).
+  ShardRange guild_shards() const {
+    return parse_shard_range(guild.shard_range, shards, "guild.shard_range");
+  }
+  ShardRange store_shards() const {
+    return parse_shard_range(store.shard_range, shards, "store.shard_range");
+  }
+  ShardRange presence_shards() const {
+    return parse_shard_range(presence.shard_range, shards, "presence.shard_range");
+  }
 };
 
 // Finds the file: explicit path, else $CHAT_CONFIG, else ./chat.toml, else
@@ -98,5 +132,9 @@ struct HostPort {
   uint16_t port = 0;
 };
 HostPort parse_host_port(const std::string& value, const std::string& key = "address");
+
+// A comma list (chatd.programs from the environment or --set): split at commas, blanks
+// trimmed, empty items dropped.
+std::vector<std::string> split_comma_list(const std::string& text);
 
 }  // namespace chat

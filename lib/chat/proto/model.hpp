@@ -26,7 +26,8 @@ struct Guild {
   uint64_t id = 0;
   std::string name;
   uint64_t owner_id = 0;
-  MSGPACK_DEFINE_MAP(id, name, owner_id)
+  int retention_days = -1;  // days messages are kept in its channels; -1 = no setting
+  MSGPACK_DEFINE_MAP(id, name, owner_id, retention_days)
 };
 
 // Discord channel types we serve.
@@ -41,7 +42,11 @@ struct Channel {
   std::string topic;
   uint64_t parent_id = 0;
   std::vector<uint64_t> recipients;  // DM: the two users
-  MSGPACK_DEFINE_MAP(id, guild_id, name, type, position, topic, parent_id, recipients)
+  // The channel's own retention in days (wins over its guild's): -1 = no setting,
+  // 0 = keep forever.
+  int retention_days = -1;
+  MSGPACK_DEFINE_MAP(id, guild_id, name, type, position, topic, parent_id, recipients,
+                     retention_days)
 };
 
 struct Member {

@@ -39,12 +39,12 @@ namespace chat::proto {
 // typing              channel_id                                -
 // guild.create        name                                      guilds[0], channels
 // guild.get           guild_id                                  guilds[0], channels
-// guild.patch         guild_id, name                            guilds[0]
+// guild.patch         guild_id, name, days                      guilds[0]
 // guild.delete        guild_id                                  -
 // guild.list          - (admin: all guilds; else the user's)    guilds
 // channel.create      guild_id, name, type                      channels[0]
 // channel.get         channel_id                                channels[0]
-// channel.patch       channel_id, name, topic                   channels[0]
+// channel.patch       channel_id, name, topic, days             channels[0]
 // channel.delete      channel_id                                channels[0]
 // channel.list        guild_id                                  channels
 // member.list         guild_id, limit, after                    members
@@ -59,7 +59,18 @@ namespace chat::proto {
 // token.create        user_id                     [admin]       users[0], token
 // token.revoke        user_id                     [admin]       -
 // dm.open             user_id (recipient)                       channels[0]
+//
+// `days` is retention_days for channel.patch and guild.patch (owner or admin), applied in
+// stored (retention.set) before the answer: kRetentionUnchanged (the default) leaves it
+// alone; a channel takes 0 (keep forever, whatever its guild says) or 1..36500 days, and
+// kRetentionRemove drops the channel's own setting so its guild's applies again; a guild
+// takes 1..36500 days for all of its channels, present and future, and 0 or
+// kRetentionRemove clears it. (`days` was appended for retention.)
 // ---------------------------------------------------------------------------------------
+inline constexpr int kRetentionUnchanged = -1;
+inline constexpr int kRetentionRemove = -2;
+inline constexpr int kMaxRetentionDays = 36500;
+
 struct GuildRequest {
   int v = kSchemaVersion;
   std::string op;
@@ -72,9 +83,10 @@ struct GuildRequest {
   int limit = 0;
   std::vector<uint64_t> ids;
   uint64_t ref_message_id = 0, ref_channel_id = 0;
+  int days = kRetentionUnchanged;
   MSGPACK_DEFINE_MAP(v, op, token, guild_id, channel_id, message_id, user_id, name, content, nonce,
                      topic, flag, type, before, after, around, limit, ids, ref_message_id,
-                     ref_channel_id)
+                     ref_channel_id, days)
 };
 
 // `status` is the HTTP status gatewayd answers with (200, 204, 400, 401, 403, 404, 503);
@@ -124,7 +136,7 @@ enum ErrorCode : int {
 // dir.put       entries (key, value)                          -  (answered once durable)
 // dir.del       keys                                          -  (answered once durable)
 // dir.get       keys[0]                                       entries[0] or status 404
-// dir.scan      prefix, limit (0 = all)                       entries (key order)
+// dir.scan      prefix, limit (0 = a full page), start_after  entries (key order), more
 // stats         channel_id (0 = all)                          text (JSON for operators)
 // retention.set channel_id, days: the channel's own setting     -  (answered once durable)
 //               (1..36500 days, 0 = keep forever whatever its
@@ -135,6 +147,13 @@ enum ErrorCode : int {
 //               guild_id: the guild's setting                   or {"days", "channels"}
 // (guild_id and days were appended for retention.set; expired messages are removed by
 // stored's cron, see lib/chat/store/retention.hpp)
+//
+// dir.scan answers one page: the entries under `prefix` whose keys sort after
+// `start_after` ("" = from the first), at most `limit` of them and never more than
+// stored's page bounds (8192 entries, 512 KiB of keys and values: a reply must fit the
+// bus's max payload). `more` says entries remain: ask again with start_after = the last
+// key received until `more` is false. A stored older than paging answers everything in
+// one reply without `more`. (start_after and more were appended for paging.)
 // ---------------------------------------------------------------------------------------
 struct DirEntry {
   std::string key;
@@ -155,8 +174,9 @@ struct StoreRequest {
   std::string prefix;
   uint64_t guild_id = 0;
   int days = 0;
+  std::string start_after;
   MSGPACK_DEFINE_MAP(v, op, channel_id, message_id, before, after, around, limit, messages, ids,
-                     entries, keys, prefix, guild_id, days)
+                     entries, keys, prefix, guild_id, days, start_after)
 };
 
 // status: 200 ok, 400 bad request, 404 not found, 500 storage error.
@@ -168,7 +188,8 @@ struct StoreReply {
   std::vector<DirEntry> entries;
   uint64_t count = 0;
   std::string text;
-  MSGPACK_DEFINE_MAP(v, status, error, messages, entries, count, text)
+  bool more = false;
+  MSGPACK_DEFINE_MAP(v, status, error, messages, entries, count, text, more)
 };
 
 // ---------------------------------------------------------------------------------------

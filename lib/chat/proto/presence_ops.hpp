@@ -23,6 +23,9 @@
 // offline       publish   node, session_id, user_id              -
 // sync          publish   node, sync_id, sessions (a chunk),     -
 //                         last (the node's final chunk)
+// guild.join    publish   node, session_id, user_id, guild_id,   -
+//                         members (the guild's member count)
+// guild.leave   publish   node, session_id, user_id, guild_id    -
 // query.guilds  request   guild_ids                              guilds: per guild at or below
 //                                                                presence.large_guild_threshold,
 //                                                                the presences of members not
@@ -32,6 +35,14 @@
 //                                                                status "offline", since_ms)
 // admin.guild   request   guild_id                               presences (online members),
 //                                                                count (members reported)
+//
+// guild.join / guild.leave: a user with a session on `node` joined or left a guild after
+// its sessions went online (guildd's member.add / member.remove, seen by the gateway as
+// GUILD_CREATE / GUILD_DELETE on chat.evt.user.<user>). Each node with a session of the
+// user sends it once per change; it is idempotent. On a join, a user shown online is
+// announced to the guild (a guild at or below the threshold gets the user's record in its
+// batch); on a leave, the guild no longer gets the user's changes. A user presenced does
+// not know (no session online) is ignored: its next "online" lists its guilds.
 //
 // Published PRESENCE_UPDATEs are proto::Event (ops.hpp) with t = "PRESENCE_UPDATE" and
 // `presences` filled: on chat.evt.guild.<g> (guild_id = g) for guilds at or below the
@@ -120,8 +131,9 @@ struct PresenceRequest {
   std::vector<uint64_t> guild_ids;
   uint64_t sync_id = 0;
   bool last = false;
+  uint32_t members = 0;  // guild.join: the guild's member count (0 = unknown, keep)
   MSGPACK_DEFINE_MAP(v, op, node, sessions, session_id, user_id, guild_id, ids, guild_ids, sync_id,
-                     last)
+                     last, members)
 };
 
 // status: 200 ok, 400 bad request (undecodable, newer `v`, unknown op), 503 not serving.

@@ -6,8 +6,18 @@
 
 namespace chat::subjects {
 
+// The shard serving id: a 64-bit mix of the id (splitmix64's finalizer) modulo shards.
+// Not the id itself modulo shards: snowflakes made in different milliseconds share their
+// low 12 bits (the per-millisecond sequence, nearly always 0), so with 8 shards almost
+// every guild, channel and user would land on shard 0. The mix spreads them evenly.
 inline uint32_t shard_of(uint64_t id, int shards) {
-  return static_cast<uint32_t>(id % static_cast<uint64_t>(shards < 1 ? 1 : shards));
+  uint64_t x = id;
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return static_cast<uint32_t>(x % static_cast<uint64_t>(shards < 1 ? 1 : shards));
 }
 // gatewayd -> guildd requests: every write and every permission-checked read.
 inline std::string guild(uint32_t shard) {
@@ -35,6 +45,9 @@ inline std::string lease(const std::string& node) {
 inline std::string voice(const std::string& sfu) {
   return "chat.voice." + sfu;
 }
+// guildd -> every guildd: a directory write made durable (proto::DirChanged), so that
+// instances owning other shard ranges keep the same in-memory directory.
+inline constexpr const char* kDirChanged = "chat.dir.changed";
 // Operator requests to one daemon: stats, compaction, backup, reload.
 inline std::string admin(const std::string& daemon) {
   return "chat.admin." + daemon;

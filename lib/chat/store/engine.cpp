@@ -230,14 +230,36 @@ Status Engine::get_dir(const std::string& key, std::string& value) {
 }
 
 Status Engine::scan_dir(std::string_view prefix, size_t limit, std::vector<proto::DirEntry>& out) {
+  bool more = false;
+  return scan_dir_page(prefix, {}, limit, 0, out, more);
+}
+
+Status Engine::scan_dir_page(std::string_view prefix, std::string_view start_after, size_t limit,
+                             size_t max_bytes, std::vector<proto::DirEntry>& out, bool& more) {
+  more = false;
   std::string upper = prefix_successor(prefix);
   rocksdb::Slice upper_slice(upper);
   rocksdb::ReadOptions ro;
   if (!upper.empty()) ro.iterate_upper_bound = &upper_slice;
+  // The first key after start_after is start_after + '\0' (bytewise order); below the
+  // prefix the scan starts at the prefix.
+  std::string from(prefix);
+  if (!start_after.empty()) {
+    std::string next = std::string(start_after) + '\0';
+    if (next > from) from = std::move(next);
+  }
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, directory_cf_));
-  for (it->Seek(rocksdb::Slice(prefix.data(), prefix.size()));
-       it->Valid() && (limit == 0 || out.size() < limit); it->Next()) {
+  size_t taken = 0, bytes = 0;
+  for (it->Seek(rocksdb::Slice(from)); it->Valid(); it->Next()) {
+    size_t size = it->key().size() + it->value().size();
+    if ((limit != 0 && taken >= limit) ||
+        (max_bytes != 0 && taken > 0 && bytes + size > max_bytes)) {
+      more = true;
+      break;
+    }
     out.push_back(proto::DirEntry{it->key().ToString(), it->value().ToString()});
+    bytes += size;
+    ++taken;
   }
   return from_rocks(it->status(), "scanning the directory");
 }

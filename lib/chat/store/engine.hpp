@@ -102,6 +102,13 @@ class Engine {
   Status get_dir(const std::string& key, std::string& value);
   // Entries whose key starts with `prefix`, in key order; limit 0 = all.
   Status scan_dir(std::string_view prefix, size_t limit, std::vector<proto::DirEntry>& out);
+  // One page of the same: entries under `prefix` whose key sorts after `start_after` ("" =
+  // from the first), at most `limit` of them (0 = no count bound) whose keys and values
+  // add up to at most `max_bytes` (0 = no byte bound; the first entry is taken whatever
+  // its size, so a page is never empty while entries remain).
+  // `more`: an entry under `prefix` follows the last one taken.
+  Status scan_dir_page(std::string_view prefix, std::string_view start_after, size_t limit,
+                       size_t max_bytes, std::vector<proto::DirEntry>& out, bool& more);
   // Operator figures as JSON: one channel's message count and buckets, or (channel 0) the
   // whole database's estimates.
   std::string stats_json(uint64_t channel_id);

@@ -1,6 +1,8 @@
 // See request_handler.hpp.
 #include "chat/store/request_handler.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "chat/store/history.hpp"
@@ -178,9 +180,16 @@ Handled RequestHandler::dir_get(const proto::StoreRequest& r, proto::StoreReply&
 }
 
 Handled RequestHandler::dir_scan(const proto::StoreRequest& r, proto::StoreReply& reply) {
-  if (r.limit < 0) return bad(reply, "limit must be >= 0 (0 = all)", false);
-  Status s = engine_.scan_dir(r.prefix, static_cast<size_t>(r.limit), reply.entries);
-  if (!s.is_ok()) fail(reply, s);
+  if (r.limit < 0) return bad(reply, "limit must be >= 0 (0 = a full page)", false);
+  size_t limit =
+      r.limit == 0 ? kMaxScanEntries : std::min(static_cast<size_t>(r.limit), kMaxScanEntries);
+  Status s = engine_.scan_dir_page(r.prefix, r.start_after, limit, kMaxScanBytes, reply.entries,
+                                   reply.more);
+  if (!s.is_ok()) {
+    fail(reply, s);
+    reply.entries.clear();
+    reply.more = false;
+  }
   return kRead;
 }
 

@@ -14,7 +14,9 @@
 // dir.put     entries (1..1000, key != "")   200 after commit
 // dir.del     keys (1..1000, key != "")      200 after commit, count = keys given
 // dir.get     keys[0]                        200 entries[0], or 404
-// dir.scan    prefix, limit (0 = all)        200 entries in key order
+// dir.scan    prefix, limit (0 = a full      200 entries in key order, one page: at most
+//             page), start_after             kMaxScanEntries and kMaxScanBytes of keys and
+//                                            values; more = entries remain after the last
 // stats       channel_id (0 = all)           200 text (JSON)
 // retention.set  channel_id | guild_id + ids, 200 after commit (retention.hpp)
 //             days
@@ -31,6 +33,10 @@
 namespace chat::store {
 
 inline constexpr size_t kMaxItemsPerWrite = 1000;
+// dir.scan page bounds. Each entry costs up to ~24 bytes of msgpack framing on top of its
+// key and value, so a full page stays well under NATS's default 1 MiB max payload.
+inline constexpr size_t kMaxScanEntries = 8192;
+inline constexpr size_t kMaxScanBytes = 512 * 1024;
 
 enum class Disposition {
   reply_now,           // the reply is final

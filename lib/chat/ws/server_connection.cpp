@@ -11,8 +11,11 @@
 #include <event2/event.h>
 #include <sys/socket.h>
 
+#include <cstring>
+
 #include "chat/net/listener.hpp"
 #include "chat/ws/handshake.hpp"
+#include "chat/ws/write_batch.hpp"
 
 namespace chat::ws {
 
@@ -22,9 +25,18 @@ ServerConnection* ServerConnection::accept(bufferevent* bev, std::string_view ac
   std::string response = server_handshake_response(accept, extra_headers);
   bufferevent_write(bev, response.data(), response.size());
   auto* conn = new ServerConnection(bev, listener, options);
-  bufferevent_setcb(bev, &ServerConnection::read_cb, nullptr, &ServerConnection::event_cb, conn);
   bufferevent_set_timeouts(bev, nullptr, nullptr);
-  bufferevent_enable(bev, EV_READ | EV_WRITE);
+  if (conn->batch_) {
+    // The write event stays off; the batch writes the 101 at the end of this turn.
+    bufferevent_setcb(bev, &ServerConnection::read_cb, &ServerConnection::write_cb,
+                      &ServerConnection::event_cb, conn);
+    bufferevent_disable(bev, EV_WRITE);
+    bufferevent_enable(bev, EV_READ);
+    conn->queued();
+  } else {
+    bufferevent_setcb(bev, &ServerConnection::read_cb, nullptr, &ServerConnection::event_cb, conn);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+  }
   // Frames that arrived with the upgrade request: parse them from the loop, not from here.
   if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
     bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
@@ -34,10 +46,12 @@ ServerConnection* ServerConnection::accept(bufferevent* bev, std::string_view ac
 ServerConnection::ServerConnection(bufferevent* bev, Listener* listener, const Options& options)
     : bev_(bev),
       listener_(listener),
+      batch_(options.batch),
       parser_(Role::server, options.max_message),
       close_timeout_ms_(options.close_timeout_ms) {}
 
 ServerConnection::~ServerConnection() {
+  if (batch_ && batch_slot_ != kNoSlot) batch_->remove(this);
   if (close_timer_) event_free(close_timer_);
   if (bev_) bufferevent_free(bev_);
 }
@@ -60,6 +74,84 @@ void ServerConnection::write_frame(Opcode opcode, std::string_view payload) {
   evbuffer* out = bufferevent_get_output(bev_);
   evbuffer_add(out, header, n);
   if (!payload.empty()) evbuffer_add(out, payload.data(), payload.size());
+  queued();
+}
+
+void ServerConnection::queued() {
+  if (batch_ && !write_armed_ && batch_slot_ == kNoSlot) batch_->add(this);
+}
+
+void ServerConnection::flush_batched(WriteBatch& batch) {
+  if (!bev_ || dead_) return;
+  evbuffer* out = bufferevent_get_output(bev_);
+  evutil_socket_t fd = bufferevent_getfd(bev_);
+  // One writev takes at most 128 chains: go on while the socket takes everything offered.
+  for (int i = 0; i < 8 && evbuffer_get_length(out) > 0; ++i) {
+    evbuffer_unfreeze(out, 1);  // a socket bufferevent keeps the front of its output frozen
+    int n = evbuffer_write(out, fd);
+    evbuffer_freeze(out, 1);
+    ++batch.writes_;
+    if (n <= 0) break;  // EAGAIN, or an error the bufferevent will report when it writes
+  }
+  if (evbuffer_get_length(out) > 0) {
+    write_armed_ = true;
+    ++batch.armed_;
+    bufferevent_enable(bev_, EV_WRITE);
+  }
+}
+
+void ServerConnection::leave_batch() {
+  if (!batch_) return;
+  if (batch_slot_ != kNoSlot) batch_->remove(this);
+  batch_ = nullptr;
+  write_armed_ = false;
+  if (bev_) bufferevent_enable(bev_, EV_WRITE);
+}
+
+void ServerConnection::detach_batch() {
+  batch_slot_ = kNoSlot;
+  leave_batch();
+}
+
+bool ServerConnection::send_text_parts(std::string_view prefix, std::string_view tail) {
+  if (state_ != State::open) return false;
+  uint8_t head[max_header_size + 96];
+  size_t n = encode_header(head, Opcode::text, prefix.size() + tail.size(), true, nullptr);
+  evbuffer* out = bufferevent_get_output(bev_);
+  if (prefix.size() <= sizeof head - n) {
+    std::memcpy(head + n, prefix.data(), prefix.size());
+    evbuffer_add(out, head, n + prefix.size());
+  } else {
+    evbuffer_add(out, head, n);
+    evbuffer_add(out, prefix.data(), prefix.size());
+  }
+  if (!tail.empty()) evbuffer_add(out, tail.data(), tail.size());
+  queued();
+  return true;
+}
+
+bool ServerConnection::send_text_ref(std::string_view prefix, const void* tail, size_t tail_len,
+                                     ReleaseFn release, void* arg) {
+  if (state_ != State::open) {
+    release(tail, tail_len, arg);
+    return false;
+  }
+  uint8_t head[max_header_size + 96];
+  size_t n = encode_header(head, Opcode::text, prefix.size() + tail_len, true, nullptr);
+  evbuffer* out = bufferevent_get_output(bev_);
+  if (prefix.size() <= sizeof head - n) {
+    std::memcpy(head + n, prefix.data(), prefix.size());
+    evbuffer_add(out, head, n + prefix.size());
+  } else {
+    evbuffer_add(out, head, n);
+    evbuffer_add(out, prefix.data(), prefix.size());
+  }
+  if (evbuffer_add_reference(out, tail, tail_len, release, arg) != 0) {
+    evbuffer_add(out, tail, tail_len);  // no chain for the reference: copy instead
+    release(tail, tail_len, arg);
+  }
+  queued();
+  return true;
 }
 
 bool ServerConnection::send(Opcode opcode, std::string_view payload) {
@@ -77,6 +169,7 @@ bool ServerConnection::send_ping(std::string_view payload) {
 bool ServerConnection::send_raw_frame(std::string_view frame) {
   if (state_ != State::open) return false;
   evbuffer_add(bufferevent_get_output(bev_), frame.data(), frame.size());
+  queued();
   return true;
 }
 
@@ -100,6 +193,7 @@ void ServerConnection::abort() {
   if (depth_ > 0) {
     dead_ = true;
     state_ = State::closed;
+    if (batch_ && batch_slot_ != kNoSlot) batch_->remove(this);
     if (bev_) bufferevent_disable(bev_, EV_READ | EV_WRITE);
     return;
   }
@@ -126,6 +220,7 @@ void ServerConnection::finish(uint16_t code, std::string_view reason) {
     return;
   }
   bufferevent_setcb(bev_, nullptr, &ServerConnection::write_cb, &ServerConnection::event_cb, this);
+  leave_batch();  // the bufferevent writes the rest, then write_cb frees us
   if (!close_timer_) close_timer_ = evtimer_new(bufferevent_get_base(bev_), &timer_cb, this);
   timeval tv{close_timeout_ms_ / 1000, (close_timeout_ms_ % 1000) * 1000};
   evtimer_add(close_timer_, &tv);
@@ -139,10 +234,17 @@ void ServerConnection::read_cb(bufferevent*, void* arg) {
   self->release_if_dead();
 }
 
-void ServerConnection::write_cb(bufferevent*, void* arg) {
-  // Only installed while lingering after on_close: the output is now empty.
+void ServerConnection::write_cb(bufferevent* bev, void* arg) {
+  // The output is now empty.
   auto* self = static_cast<ServerConnection*>(arg);
-  if (self->depth_ == 0) delete self;
+  if (self->state_ == State::closed) {  // lingering after on_close: done
+    if (self->depth_ == 0) delete self;
+    return;
+  }
+  if (self->batch_ && self->write_armed_) {  // batched: back to writing once per turn
+    self->write_armed_ = false;
+    bufferevent_disable(bev, EV_WRITE);
+  }
 }
 
 void ServerConnection::event_cb(bufferevent*, short what, void* arg) {

@@ -8,6 +8,11 @@
 // and destroys itself right after Listener::on_close returns, which is always the last
 // callback, called exactly once. abort() destroys it at once, without on_close. Methods
 // may be called from inside the Listener callbacks (including abort()).
+//
+// Writing: without a WriteBatch, frames go to the bufferevent's output and libevent writes
+// them when the socket is writable. With one (Options::batch), the write event stays off
+// and the batch writes the output once per loop turn (write_batch.hpp); the connection
+// leaves the batch when it finishes, to flush its last bytes the plain way.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +26,8 @@ struct bufferevent;
 struct event;
 
 namespace chat::ws {
+
+class WriteBatch;
 
 class ServerConnection {
  public:
@@ -39,7 +46,11 @@ class ServerConnection {
   struct Options {
     size_t max_message = 1 << 20;  // larger messages close with 1009
     int close_timeout_ms = 2000;   // after our close frame, wait this long for the peer's
+    WriteBatch* batch = nullptr;   // the loop's write batch, if it has one
   };
+  // Called when bytes added by reference are no longer needed (libevent's
+  // evbuffer_ref_cleanup_cb).
+  using ReleaseFn = void (*)(const void* data, size_t len, void* arg);
 
   // Writes the 101 response (with `accept` from check_server_handshake and optional
   // extra header lines, each ending "\r\n"), takes ownership of `bev` and starts reading;
@@ -55,6 +66,14 @@ class ServerConnection {
   // Writes bytes that already hold complete frame(s), e.g. from encode_server_frame(), so
   // one encoding serves many connections.
   bool send_raw_frame(std::string_view frame);
+  // One text frame whose payload is `prefix` followed by `tail`, both copied.
+  bool send_text_parts(std::string_view prefix, std::string_view tail);
+  // One text frame whose payload is `prefix` (copied) followed by `tail_len` bytes at
+  // `tail`, added by reference: nothing is copied, and release(tail, tail_len, arg) runs
+  // once the bytes are written or dropped. release runs exactly once, also when the frame
+  // is refused (false).
+  bool send_text_ref(std::string_view prefix, const void* tail, size_t tail_len, ReleaseFn release,
+                     void* arg);
 
   // Starts the closing handshake: sends a close frame, stops delivering messages, waits
   // for the peer's close (or the timeout) and the output to drain, then on_close(code,
@@ -74,6 +93,8 @@ class ServerConnection {
   void set_listener(Listener* listener) { listener_ = listener; }
 
  private:
+  friend class WriteBatch;
+  static constexpr uint32_t kNoSlot = UINT32_MAX;
   enum class State : uint8_t { open, closing, closed };
   ServerConnection(bufferevent* bev, Listener* listener, const Options& options);
   ~ServerConnection();
@@ -86,18 +107,29 @@ class ServerConnection {
   void send_close_frame(uint16_t code, std::string_view reason);
   void write_frame(Opcode opcode, std::string_view payload);
   void release_if_dead();
-
+  // Bytes were queued: join the batch's pending list (or, without a batch, nothing to do:
+  // the bufferevent writes them).
+  void queued();
+  // Called by the batch: writes the queued output; arms the write event if some is left.
+  void flush_batched(WriteBatch& batch);
+  // Stops batching: the bufferevent writes whatever is queued, as without a batch.
+  void leave_batch();
+  // The batch is going away before us.
+  void detach_batch();
   bufferevent* bev_;
   Listener* listener_;
   void* user_ = nullptr;
   event* close_timer_ = nullptr;
+  WriteBatch* batch_ = nullptr;
   FrameParser parser_;
   int close_timeout_ms_;
-  uint16_t close_code_ = 0;  // code we sent (for on_close when we started closing)
+  uint32_t batch_slot_ = kNoSlot;  // index in the batch's pending list, while on it
+  uint16_t close_code_ = 0;        // code we sent (for on_close when we started closing)
   State state_ = State::open;
   bool peer_closed_ = false;  // the peer's close frame arrived
   uint8_t depth_ = 0;         // > 0 while inside a callback (destruction is deferred)
   bool dead_ = false;         // destroy when depth_ returns to 0
+  bool write_armed_ = false;  // batched, but the socket was full: the write event is on
 };
 
 }  // namespace chat::ws

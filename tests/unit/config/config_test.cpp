@@ -95,3 +95,63 @@ TEST_CASE("host:port parsing") {
   CHECK_THROWS_AS(chat::parse_host_port("nohost"), chat::ConfigError);
   CHECK_THROWS_AS(chat::parse_host_port("h:99999"), chat::ConfigError);
 }
+
+TEST_CASE("shard ranges: empty is every shard, FIRST-LAST inclusive, checked against shards") {
+  char* env[] = {nullptr};
+  auto c = chat::load_config("", {"shards=8"}, env);
+  CHECK(c.guild_shards().first == 0);
+  CHECK(c.guild_shards().last == 7);
+  CHECK(c.store_shards().count() == 8);
+
+  auto path = write_file(
+      "shards = 8\n[guild]\nshard_range = \"0-3\"\n[store]\nshard_range = \"4-7\"\n"
+      "[presence]\nshard_range = \"5\"\n");
+  c = chat::load_config(path, {}, env);
+  CHECK(c.guild_shards().first == 0);
+  CHECK(c.guild_shards().last == 3);
+  CHECK(c.guild_shards().contains(3));
+  CHECK_FALSE(c.guild_shards().contains(4));
+  CHECK(c.store_shards().first == 4);
+  CHECK(c.store_shards().last == 7);
+  CHECK(c.presence_shards().first == 5);
+  CHECK(c.presence_shards().last == 5);
+  std::remove(path.c_str());
+
+  // Past the last shard, backwards, or not numbers: an error naming the key.
+  CHECK_THROWS_WITH(chat::load_config("", {"shards=4", "guild.shard_range=2-4"}, env),
+                    Catch::Contains("guild.shard_range") && Catch::Contains("shards = 4"));
+  CHECK_THROWS_WITH(chat::load_config("", {"shards=4", "store.shard_range=3-1"}, env),
+                    Catch::Contains("store.shard_range"));
+  CHECK_THROWS_WITH(chat::load_config("", {"presence.shard_range=a-b"}, env),
+                    Catch::Contains("presence.shard_range"));
+  CHECK_THROWS_WITH(chat::load_config("", {"guild.shard_range=-1"}, env),
+                    Catch::Contains("guild.shard_range"));
+  CHECK_THROWS_WITH(chat::load_config("", {"guild.shard_range=1"}, env),  // shards = 1
+                    Catch::Contains("guild.shard_range"));
+}
+
+TEST_CASE("chatd.programs: an array in the file, a comma list in env and flags") {
+  char* env[] = {nullptr};
+  CHECK(chat::load_config("", {}, env).chatd.programs.empty());
+  auto path = write_file("[chatd]\nprograms = [\"gatewayd\", \"stored\"]\n");
+  auto c = chat::load_config(path, {}, env);
+  CHECK(c.chatd.programs == std::vector<std::string>{"gatewayd", "stored"});
+  std::remove(path.c_str());
+
+  std::string e = "CHAT_CHATD_PROGRAMS=guildd, presenced";
+  char* env2[] = {e.data(), nullptr};
+  CHECK(chat::load_config("", {}, env2).chatd.programs ==
+        std::vector<std::string>{"guildd", "presenced"});
+  CHECK(chat::load_config("", {"chatd.programs=gatewayd"}, env).chatd.programs ==
+        std::vector<std::string>{"gatewayd"});
+
+  auto bad = write_file("[chatd]\nprograms = [\"gatewayd\", \"sfud2\"]\n");
+  CHECK_THROWS_WITH(chat::load_config(bad, {}, env), Catch::Contains("chatd.programs"));
+  std::remove(bad.c_str());
+  auto not_array = write_file("[chatd]\nprograms = \"gatewayd\"\n");
+  CHECK_THROWS_WITH(chat::load_config(not_array, {}, env),
+                    Catch::Contains("chatd.programs") && Catch::Contains("array"));
+  std::remove(not_array.c_str());
+  CHECK_THROWS_WITH(chat::load_config("", {"chatd.programs=stored,stored"}, env),
+                    Catch::Contains("twice"));
+}

@@ -104,3 +104,71 @@ TEST_CASE("replay buffer: order, acknowledgement, coverage", "[gateway]") {
   REQUIRE(r.size() == ReplayBuffer::kCapacity);
   REQUIRE_FALSE(r.covers(6, 6 + ReplayBuffer::kCapacity + 9));
 }
+
+TEST_CASE("replay buffer: the ring wraps, frames come back with their seq", "[gateway]") {
+  ReplayBuffer r;
+  std::vector<FramePtr> frames;
+  for (uint32_t s = 1; s <= 3000; ++s) {
+    frames.push_back(make_dispatch("X", std::to_string(s)));
+    r.push(frames.back(), s);
+    if (s % 700 == 0 && s < 1500) r.ack(s - 100);  // move the front, then wrap
+  }
+  REQUIRE(r.size() == ReplayBuffer::kCapacity);
+  REQUIRE(r.capacity() == ReplayBuffer::kCapacity);
+  REQUIRE(r.covers(3000 - ReplayBuffer::kCapacity, 3000));
+  REQUIRE_FALSE(r.covers(3000 - ReplayBuffer::kCapacity - 1, 3000));
+  uint32_t next = 2990;
+  r.for_each_after(2989, [&](const ReplayBuffer::Entry& e) {
+    REQUIRE(e.seq == next);
+    REQUIRE(e.frame == frames[next - 1]);  // the very frame, shared, not a copy
+    ++next;
+  });
+  REQUIRE(next == 3001);
+  REQUIRE(frames[2999].use_count() == 2);
+  r.ack(3000);
+  REQUIRE(r.size() == 0);
+  REQUIRE(r.capacity() == 0);  // idle: nothing allocated
+  REQUIRE(frames[2999].use_count() == 1);
+}
+
+TEST_CASE("replay buffer: READY and GUILD_CREATE are skipped, not kept", "[gateway]") {
+  ReplayBuffer r;
+  r.skip(1);  // READY
+  r.skip(2);  // GUILD_CREATE
+  REQUIRE(r.size() == 0);
+  REQUIRE(r.capacity() == 0);
+  REQUIRE_FALSE(r.covers(1, 2));  // saw READY only: its GUILD_CREATE cannot be replayed
+  REQUIRE(r.covers(2, 2));
+  r.push(make_dispatch("MESSAGE_CREATE", "{}"), 3);
+  REQUIRE(r.covers(2, 3));
+  std::vector<uint32_t> seen;
+  r.for_each_after(2, [&](const ReplayBuffer::Entry& e) { seen.push_back(e.seq); });
+  REQUIRE(seen == std::vector<uint32_t>{3});
+  // A gap (a dispatch that was neither kept nor skipped) cannot be replayed across.
+  r.push(make_dispatch("MESSAGE_CREATE", "{}"), 5);
+  REQUIRE_FALSE(r.covers(3, 5));
+  REQUIRE(r.covers(4, 5));
+  REQUIRE(r.size() == 1);
+}
+
+TEST_CASE("dispatch frames: prefix and pinned tail make the spliced text", "[gateway]") {
+  std::string big(3000, 'x');
+  FramePtr f = make_dispatch("MESSAGE_CREATE", "\"" + big + "\"");
+  char buf[128];
+  size_t n = frame_prefix(*f, 42, buf, sizeof buf);
+  std::string out;
+  splice_frame(*f, 42, out);
+  REQUIRE(std::string(buf, n) + f->tail == out);
+  REQUIRE(frame_prefix(*f, 42, buf, 10) == 0);  // too small: refused
+  // Two output references keep the frame alive after every FramePtr is gone.
+  std::weak_ptr<const DispatchFrame> weak = f;
+  void* a = pin_frame(f);
+  void* b = pin_frame(f);
+  REQUIRE(a == b);
+  f.reset();
+  REQUIRE_FALSE(weak.expired());
+  release_frame(nullptr, 0, a);
+  REQUIRE_FALSE(weak.expired());
+  release_frame(nullptr, 0, b);
+  REQUIRE(weak.expired());
+}

@@ -141,3 +141,73 @@ TEST_CASE("directory: a new token digest replaces the old one", "[guildd][direct
   CHECK_FALSE(d.user_by_token_digest(sha256("new")));
   CHECK_FALSE(d.token_digest(1));
 }
+
+TEST_CASE("directory: remove() drops what a deleted key names", "[guildd][directory]") {
+  Directory d;
+  d.put_user(user(1, "a"));
+  d.put_user(user(2, "b"));
+  d.set_token_digest(1, sha256("t1"));
+  d.set_token_digest(2, sha256("t2"));
+  d.put_guild(proto::Guild{10, "g", 1});
+  proto::Channel text;
+  text.id = 20;
+  text.guild_id = 10;
+  d.put_channel(text);
+  proto::Channel dm;
+  dm.id = 30;
+  dm.type = proto::kDm;
+  dm.recipients = {1, 2};
+  d.put_channel(dm);
+  for (uint64_t uid : {1, 2}) {
+    proto::Member m;
+    m.guild_id = 10;
+    m.user_id = uid;
+    d.put_member(m);
+  }
+  std::string err;
+
+  // A member key: that membership only.
+  REQUIRE(d.remove(member_key(10, 2), err));
+  CHECK_FALSE(d.member(10, 2));
+  CHECK(d.member(10, 1));
+  CHECK(d.member_count(10) == 1);
+  CHECK(d.guilds_of(2).empty());
+  CHECK(d.guilds_of(1).size() == 1);
+
+  // A token key: the digest no longer authenticates; the user stays.
+  REQUIRE(d.remove(token_key(2), err));
+  CHECK_FALSE(d.user_by_token_digest(sha256("t2")));
+  CHECK_FALSE(d.token_digest(2));
+  CHECK(d.user(2));
+
+  // A DM channel key: the pair has no DM any more.
+  REQUIRE(d.remove(channel_key(30), err));
+  CHECK_FALSE(d.channel(30));
+  CHECK(d.dm_between(1, 2) == 0);
+  CHECK(d.channels_of(10).size() == 1);
+
+  // A user key: the user, its name and its token go.
+  REQUIRE(d.remove(user_key(1), err));
+  CHECK_FALSE(d.user(1));
+  CHECK_FALSE(d.user_by_name("a"));
+  CHECK_FALSE(d.user_by_token_digest(sha256("t1")));
+  CHECK(d.user_by_name("b"));
+
+  // A guild key: the guild with its channels and members.
+  REQUIRE(d.remove(guild_key(10), err));
+  CHECK_FALSE(d.guild(10));
+  CHECK_FALSE(d.channel(20));
+  CHECK(d.member_count(10) == 0);
+  CHECK(d.channel_count() == 0);
+
+  // Keys already absent are fine; malformed ones are refused with a reason.
+  CHECK(d.remove(guild_key(10), err));
+  CHECK(d.remove(member_key(99, 98), err));
+  CHECK(d.remove(user_key(77), err));
+  err.clear();
+  CHECK_FALSE(d.remove("", err));
+  CHECK_FALSE(err.empty());
+  CHECK_FALSE(d.remove("x12345678", err));
+  CHECK_FALSE(d.remove(member_key(1, 2).substr(0, 9), err));
+  CHECK(d.user_count() == 1);
+}

@@ -119,3 +119,20 @@ TEST_CASE("mentions: <@id> and <@!id>, unique, in order", "[guildd][validation]"
   CHECK(parse_mentions("<@99999999999999999999>") == V{});  // overflows uint64
   CHECK(parse_mentions("<@1><@2><@!3>") == V{1, 2, 3});
 }
+
+TEST_CASE("retention_days: unchanged, null, 0..36500", "[guildd][validation]") {
+  CHECK_FALSE(check_channel_retention(proto::kRetentionUnchanged));
+  CHECK_FALSE(check_channel_retention(proto::kRetentionRemove));
+  CHECK_FALSE(check_channel_retention(0));
+  CHECK_FALSE(check_channel_retention(1));
+  CHECK_FALSE(check_channel_retention(36500));
+  for (int bad : {36501, -3, -100, 1 << 30}) {
+    auto r = check_channel_retention(bad);
+    REQUIRE(r);
+    CHECK(r->status == 400);
+    CHECK(r->code == proto::kInvalidFormBody);
+    CHECK(r->errors == "retention_days");
+    CHECK(check_guild_retention(bad));
+  }
+  CHECK_FALSE(check_guild_retention(0));
+}

@@ -239,3 +239,67 @@ TEST_CASE("guild queries list the members not shown offline", "[presence]") {
   REQUIRE(out.size() == 1);
   CHECK(out[0].user_id == 7);
 }
+
+TEST_CASE("a guild joined after online gets the user's presence; a left one no more",
+          "[presence]") {
+  PresenceState st(settings(), 0);  // threshold 50
+  FakeSink sink;
+  st.online("n", session(1, 7, "dnd"), 0);  // guild 100 only
+  st.tick(200, sink);
+  REQUIRE(sink.records() == 1);
+  sink.clear();
+
+  st.guild_join(7, 300, 4, 300);  // a small guild: announced at once
+  st.guild_join(7, 300, 4, 300);  // repeated by another node: nothing more
+  st.guild_join(9, 300, 4, 300);  // an unknown user: ignored
+  st.tick(310, sink);
+  REQUIRE(sink.guild.size() == 1);
+  CHECK(sink.guild[0].first == 300);
+  REQUIRE(sink.guild[0].second.size() == 1);
+  CHECK(sink.guild[0].second[0].user_id == 7);
+  CHECK(sink.guild[0].second[0].status == "dnd");
+  std::vector<proto::PresenceRecord> out;
+  CHECK(st.guild_presences(300, out));
+  CHECK(out.size() == 1);
+  sink.clear();
+
+  // Its next change goes to both guilds.
+  st.status("n", session(1, 7, "idle", "web", {}), 400);
+  st.tick(600, sink);
+  std::map<uint64_t, size_t> per_guild;
+  for (auto& [g, r] : sink.guild) per_guild[g] += r.size();
+  CHECK(per_guild == std::map<uint64_t, size_t>{{100, 1}, {300, 1}});
+  sink.clear();
+
+  // A large guild learns nothing at the join; the user gets its own subject from then on.
+  st.guild_join(7, 400, 5000, 700);
+  st.tick(710, sink);
+  CHECK(sink.guild.empty());
+  CHECK(sink.user.empty());
+  out.clear();
+  CHECK_FALSE(st.guild_presences(400, out));
+
+  // Left: no more of its changes, and not listed.
+  st.guild_leave(7, 300);
+  st.guild_leave(7, 300);
+  out.clear();
+  CHECK(st.guild_presences(300, out));
+  CHECK(out.empty());
+  st.status("n", session(1, 7, "online", "web", {}), 800);
+  st.tick(1000, sink);
+  per_guild.clear();
+  for (auto& [g, r] : sink.guild) per_guild[g] += r.size();
+  CHECK(per_guild == std::map<uint64_t, size_t>{{100, 1}});
+  CHECK(sink.user.size() == 1);
+}
+
+TEST_CASE("a join inside the coalescing window goes out with the publish", "[presence]") {
+  PresenceState st(settings(), 0);
+  FakeSink sink;
+  st.online("n", session(1, 7, "online"), 0);
+  st.guild_join(7, 300, 3, 10);  // not published yet: nothing queued twice
+  st.tick(200, sink);
+  std::map<uint64_t, size_t> per_guild;
+  for (auto& [g, r] : sink.guild) per_guild[g] += r.size();
+  CHECK(per_guild == std::map<uint64_t, size_t>{{100, 1}, {300, 1}});
+}

@@ -1,0 +1,233 @@
+// ws::WriteBatch with ws::ServerConnection on a real socket pair and event loop: frames
+// queued in a turn go out in one write at the end of the turn with the write event never
+// armed; a peer that does not read gets the write event armed until it has caught up, and
+// every byte arrives in order; bytes added by reference are released exactly once; a
+// connection aborted or a batch destroyed while pending is safe.
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <string>
+
+#include "chat/ws/frame.hpp"
+#include "chat/ws/server_connection.hpp"
+#include "chat/ws/write_batch.hpp"
+
+using namespace chat::ws;
+
+namespace {
+
+struct Recorder : ServerConnection::Listener {
+  int closes = 0;
+  void on_message(ServerConnection&, Opcode, std::string_view) override {}
+  void on_close(ServerConnection&, uint16_t, std::string_view) override { ++closes; }
+};
+
+struct Pair {
+  event_base* base = event_base_new();
+  int peer = -1;
+  bufferevent* bev = nullptr;
+  Pair() {
+    int fds[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
+    evutil_make_socket_nonblocking(fds[0]);
+    evutil_make_socket_nonblocking(fds[1]);
+    peer = fds[1];
+    bev = bufferevent_socket_new(base, fds[0], BEV_OPT_CLOSE_ON_FREE);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+  }
+  ~Pair() {
+    if (peer >= 0) ::close(peer);
+    event_base_free(base);
+  }
+  void turn() { event_base_loop(base, EVLOOP_NONBLOCK); }
+  // Everything the peer can read right now.
+  std::string drain_peer() {
+    std::string got;
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(peer, buf, sizeof buf);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+    return got;
+  }
+  bool write_armed() const { return (bufferevent_get_enabled(bev) & EV_WRITE) != 0; }
+};
+
+// The frames in `wire` after the 101 response, as payloads.
+std::vector<std::string> frames_after_handshake(const std::string& wire) {
+  size_t pos = wire.find("\r\n\r\n");
+  REQUIRE(pos != std::string::npos);
+  pos += 4;
+  std::vector<std::string> out;
+  while (pos < wire.size()) {
+    REQUIRE(wire.size() - pos >= 2);
+    uint64_t len = static_cast<uint8_t>(wire[pos + 1]) & 0x7f;
+    size_t h = 2;
+    if (len == 126) {
+      len = (uint64_t(uint8_t(wire[pos + 2])) << 8) | uint8_t(wire[pos + 3]);
+      h = 4;
+    } else if (len == 127) {
+      len = 0;
+      for (int i = 0; i < 8; ++i) len = len << 8 | uint8_t(wire[pos + 2 + i]);
+      h = 10;
+    }
+    REQUIRE(wire.size() - pos >= h + len);
+    out.push_back(wire.substr(pos + h, len));
+    pos += h + len;
+  }
+  return out;
+}
+
+int releases = 0;
+void count_release(const void*, size_t, void*) {
+  ++releases;
+}
+
+}  // namespace
+
+TEST_CASE("write batch: a turn's frames go out in one write, the write event never armed") {
+  Pair p;
+  WriteBatch batch(p.base);
+  Recorder rec;
+  ServerConnection::Options o;
+  o.batch = &batch;
+  ServerConnection* c = ServerConnection::accept(p.bev, "abc", &rec, o);
+  CHECK_FALSE(p.write_armed());
+  CHECK(batch.pending() == 1);  // the 101
+  c->send_text("one");
+  c->send_text_parts(R"({"s":)", "2}");
+  CHECK(batch.pending() == 1);
+  CHECK(p.drain_peer().empty());  // nothing written before the turn ends
+  p.turn();
+  CHECK(batch.pending() == 0);
+  CHECK(batch.writes() == 1);
+  CHECK(batch.armed() == 0);
+  CHECK_FALSE(p.write_armed());
+  std::string wire = p.drain_peer();
+  CHECK(wire.rfind("HTTP/1.1 101", 0) == 0);
+  CHECK(frames_after_handshake(wire) == std::vector<std::string>{"one", R"({"s":2})"});
+  CHECK(c->outbound_bytes() == 0);
+  c->abort();
+}
+
+TEST_CASE("write batch: a peer that does not read arms the write event until it catches up") {
+  Pair p;
+  int small = 4096;
+  setsockopt(p.peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+  setsockopt(bufferevent_getfd(p.bev), SOL_SOCKET, SO_SNDBUF, &small, sizeof small);
+  WriteBatch batch(p.base);
+  Recorder rec;
+  ServerConnection::Options o;
+  o.batch = &batch;
+  ServerConnection* c = ServerConnection::accept(p.bev, "abc", &rec, o);
+  std::string big(300000, 'x');
+  for (int i = 0; i < 4; ++i) {
+    big[0] = static_cast<char>('a' + i);
+    c->send_text(big);
+  }
+  p.turn();
+  CHECK(batch.armed() == 1);
+  CHECK(p.write_armed());
+  CHECK(c->outbound_bytes() > 0);
+  // While armed, new frames are written by the bufferevent, not queued on the batch.
+  c->send_text("tail");
+  CHECK(batch.pending() == 0);
+  std::string wire;
+  for (int i = 0; i < 100000 && (c->outbound_bytes() > 0 || p.write_armed()); ++i) {
+    wire += p.drain_peer();
+    p.turn();
+  }
+  wire += p.drain_peer();
+  CHECK(c->outbound_bytes() == 0);
+  CHECK_FALSE(p.write_armed());  // disarmed once drained
+  auto frames = frames_after_handshake(wire);
+  REQUIRE(frames.size() == 5);
+  for (int i = 0; i < 4; ++i) {
+    CHECK(frames[i].size() == big.size());
+    CHECK(frames[i][0] == 'a' + i);
+  }
+  CHECK(frames[4] == "tail");
+  // Back to batching.
+  c->send_text("again");
+  CHECK(batch.pending() == 1);
+  p.turn();
+  CHECK(frames_after_handshake("\r\n\r\n" + p.drain_peer()) == std::vector<std::string>{"again"});
+  c->abort();
+}
+
+TEST_CASE("write batch: references are released once, written or refused") {
+  Pair p;
+  WriteBatch batch(p.base);
+  Recorder rec;
+  ServerConnection::Options o;
+  o.batch = &batch;
+  ServerConnection* c = ServerConnection::accept(p.bev, "abc", &rec, o);
+  static const std::string tail(5000, 't');
+  releases = 0;
+  CHECK(c->send_text_ref("head:", tail.data(), tail.size(), &count_release, nullptr));
+  CHECK(releases == 0);
+  p.turn();
+  CHECK(releases == 1);
+  auto frames = frames_after_handshake(p.drain_peer());
+  REQUIRE(frames.size() == 1);
+  CHECK(frames[0] == "head:" + tail);
+  c->close(1000, "bye");
+  CHECK_FALSE(c->send_text_ref("x", tail.data(), tail.size(), &count_release, nullptr));
+  CHECK(releases == 2);
+  // Queued and never written (aborted): released when the output is freed.
+  Pair q;
+  WriteBatch batch2(q.base);
+  o.batch = &batch2;
+  ServerConnection* d = ServerConnection::accept(q.bev, "abc", &rec, o);
+  d->send_text_ref("h", tail.data(), tail.size(), &count_release, nullptr);
+  d->abort();
+  CHECK(batch2.pending() == 0);
+  q.turn();  // libevent frees the output (and releases) from the loop; nothing to flush
+  CHECK(releases == 3);
+  c->abort();
+}
+
+TEST_CASE("write batch: destroyed before its connections, which then write directly") {
+  Pair p;
+  Recorder rec;
+  ServerConnection* c;
+  {
+    WriteBatch batch(p.base);
+    ServerConnection::Options o;
+    o.batch = &batch;
+    c = ServerConnection::accept(p.bev, "abc", &rec, o);
+    c->send_text("queued");
+  }
+  c->send_text("direct");
+  for (int i = 0; i < 10; ++i) p.turn();
+  CHECK(frames_after_handshake(p.drain_peer()) == std::vector<std::string>{"queued", "direct"});
+  c->abort();
+}
+
+TEST_CASE("write batch: a closing connection flushes its close frame and goes") {
+  Pair p;
+  WriteBatch batch(p.base);
+  Recorder rec;
+  ServerConnection::Options o;
+  o.batch = &batch;
+  ServerConnection* c = ServerConnection::accept(p.bev, "abc", &rec, o);
+  c->send_text("last");
+  c->close(4000, "bye");
+  p.turn();
+  auto frames = frames_after_handshake(p.drain_peer());
+  REQUIRE(frames.size() == 2);
+  CHECK(frames[0] == "last");
+  CHECK(frames[1].substr(2) == "bye");
+  // The peer answers the close: on_close, then the connection frees itself.
+  std::string reply = encode_client_frame(Opcode::close, close_payload(4000, ""));
+  REQUIRE(::write(p.peer, reply.data(), reply.size()) == static_cast<ssize_t>(reply.size()));
+  for (int i = 0; i < 10 && rec.closes == 0; ++i) p.turn();
+  CHECK(rec.closes == 1);
+}

@@ -35,13 +35,13 @@ class Events {
 };
 
 struct AdapterOptions {
-  std::string system;          // gatewayd | nats | mqtt | xmpp
-  std::string token;           // gatewayd: bot/admin token
+  std::string system;               // gatewayd | nats | mqtt | xmpp
+  std::string token;                // gatewayd: bot/admin token
   std::vector<std::string> tokens;  // gatewayd: subscriber i identifies with tokens[i % n]
                                     // (empty: every subscriber uses `token`)
-  std::string channel;         // gatewayd: channel id to post to
-  std::string room = "bench";  // nats subject room.<room>, mqtt topic room/<room>, MUC room
-  std::string tag;             // makes client ids and nicks unique per run
+  std::string channel;              // gatewayd: channel id to post to
+  std::string room = "bench";       // nats subject room.<room>, mqtt topic room/<room>, MUC room
+  std::string tag;                  // makes client ids and nicks unique per run
 };
 
 class Adapter : public Handler {

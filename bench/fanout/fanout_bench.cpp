@@ -388,10 +388,11 @@ class Bench {
           static_cast<unsigned long long>(subs_.per_msg_last[k]));
     }
     if (dump) std::fclose(dump);
-    std::printf("RESULT {\"system\":%s,\"scenario\":\"hold_end\",\"connected\":%ld,"
-                "\"dropped\":%ld,\"messages\":%zu,\"reasons\":%s}\n",
-                json_str(o_.system).c_str(), subs_.ready_n, subs_.dropped, subs_.per_msg.size(),
-                reasons_json(subs_.reasons).c_str());
+    std::printf(
+        "RESULT {\"system\":%s,\"scenario\":\"hold_end\",\"connected\":%ld,"
+        "\"dropped\":%ld,\"messages\":%zu,\"reasons\":%s}\n",
+        json_str(o_.system).c_str(), subs_.ready_n, subs_.dropped, subs_.per_msg.size(),
+        reasons_json(subs_.reasons).c_str());
     std::fflush(stdout);
     return subs_.ready_n > 0 ? 0 : 1;
   }

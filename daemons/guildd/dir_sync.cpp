@@ -24,36 +24,10 @@ DirSync::DirSync(bus::Bus& bus, Directory& dir, obs::Registry& metrics) : bus_(b
 }
 
 bool DirSync::start(event_base* base, std::function<void()> on_live) {
-  base_ = base;
   if (!bus_.subscribe(subjects::kDirChanged, [this](bus::Message& m) { on_event(m); }))
     return false;
-  probe_subject_ = "_guildd.dirsync." + origin_;
-  probe_sub_ = bus_.subscribe(probe_subject_, [this](bus::Message& m) { bus_.respond(m, "ok"); });
-  if (!probe_sub_) return false;
-  on_live_ = std::move(on_live);
-  probe();
-  return true;
-}
-
-void DirSync::probe() {
-  bus_.request(probe_subject_, "live?", 2000, [this](bus::Status s, bus::Message&) {
-    if (!on_live_) return;
-    if (s != bus::Status::ok) {
-      log::warn("guild", "directory feed not confirmed yet; asking again",
-                {{"status", bus::to_string(s)}});
-      timeval tv{0, 250000};
-      event_base_once(
-          base_, -1, EV_TIMEOUT,
-          [](evutil_socket_t, short, void* arg) { static_cast<DirSync*>(arg)->probe(); }, this,
-          &tv);
-      return;
-    }
-    bus_.unsubscribe(probe_sub_);
-    probe_sub_ = 0;
-    auto live = std::move(on_live_);
-    on_live_ = nullptr;
-    live();
-  });
+  return live_.start(base, bus_, "_guildd.dirsync." + origin_, "guild",
+                     "directory feed not confirmed yet; asking again", std::move(on_live));
 }
 
 void DirSync::release(std::function<void()> on_applied) {

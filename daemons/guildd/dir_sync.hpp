@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "chat/bus/bus.hpp"
+#include "chat/bus/live_probe.hpp"
 #include "chat/obs/metrics.hpp"
 #include "chat/proto/dir_ops.hpp"
 #include "directory.hpp"
@@ -49,15 +50,11 @@ class DirSync {
  private:
   void on_event(bus::Message& m);
   void apply(const proto::DirChanged& e);
-  void probe();
 
   bus::Bus& bus_;
   Directory& dir_;
   std::string origin_;  // random per process: our own events come back and are skipped
-  event_base* base_ = nullptr;
-  std::string probe_subject_;
-  uint64_t probe_sub_ = 0;
-  std::function<void()> on_live_;
+  bus::LiveProbe live_;
   std::function<void()> on_applied_;
   bool holding_ = true;
   std::vector<proto::DirChanged> held_;

@@ -109,7 +109,6 @@ void Service::update_gauges() {
 }
 
 bool Service::start(event_base* base, std::function<void()> on_live) {
-  base_ = base;
   for (int shard = range_.first; shard <= range_.last; ++shard) {
     uint64_t id = bus_.subscribe(
         subjects::guild(static_cast<uint32_t>(shard)), [this](bus::Message& m) { on_request(m); },
@@ -117,38 +116,14 @@ bool Service::start(event_base* base, std::function<void()> on_live) {
     if (!id) return false;
     subs_.push_back(id);
   }
-  probe_subject_ = "_guildd.live." + std::to_string(getpid()) + "." +
-                   std::to_string(reinterpret_cast<uintptr_t>(this));
-  probe_sub_ = bus_.subscribe(probe_subject_, [this](bus::Message& m) { bus_.respond(m, "ok"); });
-  if (!probe_sub_) return false;
-  on_live_ = std::move(on_live);
-  probe();
-  return true;
-}
-
-void Service::probe() {
-  bus_.request(probe_subject_, "live?", 2000, [this](bus::Status s, bus::Message&) {
-    if (!on_live_) return;
-    if (s != bus::Status::ok) {
-      log::warn("guild", "subscriptions not confirmed yet; asking again",
-                {{"status", bus::to_string(s)}});
-      timeval tv{0, 250000};
-      event_base_once(
-          base_, -1, EV_TIMEOUT,
-          [](evutil_socket_t, short, void* arg) { static_cast<Service*>(arg)->probe(); }, this,
-          &tv);
-      return;
-    }
-    bus_.unsubscribe(probe_sub_);
-    probe_sub_ = 0;
-    auto live = std::move(on_live_);
-    on_live_ = nullptr;
-    live();
-  });
+  return live_.start(base, bus_,
+                     "_guildd.live." + std::to_string(getpid()) + "." +
+                         std::to_string(reinterpret_cast<uintptr_t>(this)),
+                     "guild", "subscriptions not confirmed yet; asking again", std::move(on_live));
 }
 
 void Service::stop_taking() {
-  on_live_ = nullptr;
+  live_.cancel();
   for (uint64_t id : subs_) bus_.unsubscribe(id);
   subs_.clear();
 }

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "chat/bus/bus.hpp"
+#include "chat/bus/live_probe.hpp"
 #include "chat/config/config.hpp"
 #include "chat/obs/metrics.hpp"
 #include "chat/proto/ops.hpp"
@@ -101,7 +102,6 @@ class Service {
   using WriteJob = std::function<std::optional<DirChange>()>;
 
   void on_request(bus::Message& m);
-  void probe();
   void answered(const Call& c, int status);
 
   // Directory write sequencing (service.cpp).
@@ -182,10 +182,7 @@ class Service {
   obs::Gauge* guilds_gauge_;
   obs::Gauge* channels_gauge_;
   std::vector<uint64_t> subs_;
-  event_base* base_ = nullptr;
-  std::string probe_subject_;
-  uint64_t probe_sub_ = 0;
-  std::function<void()> on_live_;
+  bus::LiveProbe live_;
   size_t in_flight_ = 0;
   std::deque<WriteJob> writes_;
   bool writing_ = false;

@@ -39,39 +39,15 @@ bool Service::start(int first_shard, int last_shard, std::function<void()> on_li
   log::info("store", "subscribed",
             {{"subjects",
               "chat.store." + std::to_string(first_shard) + "-" + std::to_string(last_shard)}});
-  probe_subject_ = "_stored.live." + std::to_string(getpid()) + "." +
-                   std::to_string(reinterpret_cast<uintptr_t>(this));
-  uint64_t id = bus_.subscribe(probe_subject_, [this](bus::Message& m) { bus_.respond(m, "ok"); });
-  if (id == 0) return false;
-  subs_.push_back(id);
-  on_live_ = std::move(on_live);
-  probe();
-  return true;
-}
-
-void Service::probe() {
-  bus_.request(probe_subject_, "live?", 2000, [this](bus::Status s, bus::Message&) {
-    if (!serving_) return;
-    if (s != bus::Status::ok) {
-      // Ask again a little later (a failed publish answers at once: no tight loop).
-      log::warn("store", "subscriptions not confirmed yet, asking again",
-                {{"status", bus::to_string(s)}});
-      timeval tv{0, 250000};
-      event_base_once(
-          base_, -1, EV_TIMEOUT,
-          [](evutil_socket_t, short, void* arg) { static_cast<Service*>(arg)->probe(); }, this,
-          &tv);
-      return;
-    }
-    live_ = true;
-    auto live = std::move(on_live_);
-    on_live_ = nullptr;
-    if (live) live();
-  });
+  return live_.start(base_, bus_,
+                     "_stored.live." + std::to_string(getpid()) + "." +
+                         std::to_string(reinterpret_cast<uintptr_t>(this)),
+                     "store", "subscriptions not confirmed yet, asking again", std::move(on_live));
 }
 
 void Service::stop() {
   serving_ = false;
+  live_.cancel();
   for (uint64_t id : subs_) bus_.unsubscribe(id);
   subs_.clear();
   size_t held = commit_.held();
@@ -81,7 +57,7 @@ void Service::stop() {
 
 std::string Service::not_ready_reason() const {
   if (!serving_) return "not serving";
-  if (!live_) return "subscriptions not confirmed by the bus yet";
+  if (!live_.live()) return "subscriptions not confirmed by the bus yet";
   if (!bus_.connected()) return "bus disconnected";
   return {};
 }

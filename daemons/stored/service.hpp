@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "chat/bus/bus.hpp"
+#include "chat/bus/live_probe.hpp"
 #include "chat/obs/metrics.hpp"
 #include "chat/store/engine.hpp"
 #include "chat/store/request_handler.hpp"
@@ -41,17 +42,14 @@ class Service {
  private:
   void on_request(bus::Message& m);
   void answer(const bus::Message& m, const proto::StoreReply& reply);
-  void probe();
 
   event_base* base_;
   bus::Bus& bus_;
   store::RequestHandler handler_;
   GroupCommit commit_;
   std::vector<uint64_t> subs_;
-  std::string probe_subject_;
-  std::function<void()> on_live_;
+  bus::LiveProbe live_;
   bool serving_ = false;
-  bool live_ = false;
   obs::Counter& writes_;
   obs::Counter& reads_;
   obs::Counter& bad_;

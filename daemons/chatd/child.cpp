@@ -1,14 +1,17 @@
-// See child.hpp. Processes are started with posix_spawn: glibc's is a vfork-style clone
-// that reports a failed exec as an error return, so a missing program is an error here
-// rather than a child that exits 127 and gets restarted.
+// See child.hpp. Processes are started with fork and exec, the exec's errno coming back on
+// a close-on-exec pipe, so a missing program is an error here rather than a child that
+// exits 127 and gets restarted. fork rather than posix_spawn for PR_SET_PDEATHSIG: a
+// child must not outlive chatd, even when chatd is killed with SIGKILL.
 #include "child.hpp"
 
 #include <event2/event.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -54,6 +57,42 @@ Child::~Child() {
   if (timer_) event_free(timer_);
 }
 
+// In the child, between fork and exec: async-signal-safe calls only. Reports a failed
+// step's errno on `report` (close-on-exec, so a successful exec reports nothing).
+[[noreturn]] static void exec_child(const char* program, char* const* argv, char* const* envp,
+                                    pid_t parent, int report) {
+  int err = 0;
+  // Its own process group (so one signal reaches whatever it starts).
+  if (setpgid(0, 0) != 0) err = errno;
+  // Every signal at its default disposition, whatever chatd itself does with them.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);  // EINVAL for KILL/STOP
+  // SIGTERM when chatd dies, even by SIGKILL: the daemons drain and exit instead of
+  // living on unsupervised. If chatd died before this took effect, we were reparented
+  // already and nobody will send it: leave now.
+  if (!err && prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) err = errno;
+  if (!err && getppid() != parent) _exit(0);
+  // stdin is /dev/null (as under systemd); stdout and stderr are chatd's, so the daemons'
+  // log lines go wherever chatd's go.
+  if (!err) {
+    int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || dup2(fd, 0) < 0) err = errno;
+  }
+  if (!err) {
+    // None blocked: chatd blocked them all around fork().
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execve(program, argv, envp);
+    err = errno;
+  }
+  ssize_t ignored = write(report, &err, sizeof err);
+  (void)ignored;
+  _exit(127);
+}
+
 int Child::spawn(const std::vector<std::string>& env, int64_t now_ms) {
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(spec_.program.c_str()));
@@ -63,28 +102,38 @@ int Child::spawn(const std::vector<std::string>& env, int64_t now_ms) {
   for (auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
-  // Its own process group (so one signal reaches whatever it starts), every signal at its
-  // default disposition and none blocked, whatever chatd itself does with them.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return errno;
+  // All signals blocked across fork, so none runs chatd's handlers in the child before
+  // their dispositions are reset.
+  sigset_t all, old;
   sigfillset(&all);
-  posix_spawnattr_setflags(&attr,
-                           POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  // stdin is /dev/null (as under systemd); stdout and stderr are chatd's, so the daemons'
-  // log lines go wherever chatd's go.
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, 0, "/dev/null", O_RDONLY, 0);
-  pid_t pid = 0;
-  int rc = posix_spawn(&pid, spec_.program.c_str(), &files, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&files);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) return rc;
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(report[0]);
+    exec_child(spec_.program.c_str(), argv.data(), envp.data(), parent, report[1]);
+  }
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(report[1]);
+  if (pid < 0) {
+    close(report[0]);
+    return fork_errno;
+  }
+  // The exec's outcome: end of file once it succeeded, an errno if it did not.
+  int child_errno = 0;
+  ssize_t n;
+  do n = read(report[0], &child_errno, sizeof child_errno);
+  while (n < 0 && errno == EINTR);
+  close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+    int ignored;
+    while (waitpid(pid, &ignored, 0) < 0 && errno == EINTR) {
+    }
+    return child_errno ? child_errno : ECHILD;
+  }
   pid_ = pid;
   started_ms_ = now_ms;
   ready_at_ms_ = 0;

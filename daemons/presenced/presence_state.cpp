@@ -61,10 +61,12 @@ void PresenceState::upsert(const std::string& node_name, const proto::SessionPre
     remove_session(s.session_id, now);  // a reused id: treat as a new session
     it = sessions_.end();
   }
+  User& u = users_[s.user_id];
   if (it == sessions_.end()) {
     it = sessions_.emplace(s.session_id, Session{}).first;
     it->second.user_id = s.user_id;
-    users_[s.user_id].sessions.push_back(s.session_id);
+  } else {
+    unlink(it->second, u);
   }
   Session& ss = it->second;
   if (ss.node != node_name) {
@@ -77,8 +79,8 @@ void PresenceState::upsert(const std::string& node_name, const proto::SessionPre
   ss.rank = status_rank(s.status);
   ss.activities = s.activities;
   ss.client = s.client.empty() ? "web" : s.client;
-  ss.updated = ++update_counter_;
-  User& u = users_[s.user_id];
+  ss.slot = ss.client == "desktop" ? 0 : ss.client == "mobile" ? 1 : 2;
+  link(s.session_id, ss, u);  // at the end of its rank's list: the most recent
   if (!s.guilds.empty() || !keep_guilds_if_empty) set_guilds(s.user_id, u, s.guilds);
   recompute(s.user_id, u, now);
 }
@@ -93,12 +95,22 @@ void PresenceState::remove_session(uint64_t session_id, uint64_t now) {
   uint64_t user_id = it->second.user_id;
   if (auto n = nodes_.find(it->second.node); n != nodes_.end())
     n->second.sessions.erase(session_id);
-  sessions_.erase(it);
   auto u = users_.find(user_id);
-  if (u == users_.end()) return;
-  auto& v = u->second.sessions;
-  v.erase(std::remove(v.begin(), v.end(), session_id), v.end());
-  recompute(user_id, u->second, now);
+  if (u != users_.end()) unlink(it->second, u->second);
+  sessions_.erase(it);
+  if (u != users_.end()) recompute(user_id, u->second, now);
+}
+
+void PresenceState::link(uint64_t session_id, Session& s, User& u) {
+  s.pos = u.by_rank[s.rank].insert(u.by_rank[s.rank].end(), session_id);
+  ++u.client_count[s.slot][s.rank];
+  ++u.sessions;
+}
+
+void PresenceState::unlink(Session& s, User& u) {
+  u.by_rank[s.rank].erase(s.pos);
+  --u.client_count[s.slot][s.rank];
+  --u.sessions;
 }
 
 void PresenceState::set_guilds(uint64_t user_id, User& u,
@@ -133,17 +145,16 @@ void PresenceState::set_shown(uint64_t user_id, const User& u, bool shown) {
 }
 
 void PresenceState::recompute(uint64_t user_id, User& u, uint64_t now) {
+  // The winner: the most present status, the most recently updated session on a tie.
   const Session* best = nullptr;
-  int client_rank[3] = {0, 0, 0};  // desktop, mobile, web
-  for (uint64_t sid : u.sessions) {
-    auto it = sessions_.find(sid);
-    if (it == sessions_.end()) continue;
-    const Session& s = it->second;
-    if (!best || s.rank > best->rank || (s.rank == best->rank && s.updated > best->updated))
-      best = &s;
-    int slot = s.client == "desktop" ? 0 : s.client == "mobile" ? 1 : 2;
-    client_rank[slot] = std::max(client_rank[slot], s.rank);
+  for (int r = 4; r >= 0 && !best; --r) {
+    if (u.by_rank[r].empty()) continue;
+    if (auto it = sessions_.find(u.by_rank[r].back()); it != sessions_.end()) best = &it->second;
   }
+  int client_rank[3] = {0, 0, 0};  // desktop, mobile, web: the most present of each type
+  for (int slot = 0; slot < 3; ++slot)
+    for (int r = 4; r > 0 && !client_rank[slot]; --r)
+      if (u.client_count[slot][r]) client_rank[slot] = r;
   proto::PresenceRecord next;
   next.user_id = user_id;
   if (best && best->rank >= 2) {
@@ -174,7 +185,7 @@ void PresenceState::recompute(uint64_t user_id, User& u, uint64_t now) {
 void PresenceState::guild_join(uint64_t user_id, uint64_t guild_id, uint32_t members,
                                uint64_t now) {
   auto it = users_.find(user_id);
-  if (it == users_.end() || !guild_id || it->second.sessions.empty()) return;
+  if (it == users_.end() || !guild_id || it->second.sessions == 0) return;
   User& u = it->second;
   Guild& g = guilds_[guild_id];
   if (members) g.members = members;
@@ -292,7 +303,7 @@ void PresenceState::tick(uint64_t now, Sink& sink) {
     --budget;
     u.dirty = false;
     publish_user(user_id, u, now, sink);
-    if (u.sessions.empty() && u.current.status == "offline") {
+    if (u.sessions == 0 && u.current.status == "offline") {
       for (uint64_t g : u.guilds) {
         auto gi = guilds_.find(g);
         if (gi == guilds_.end()) continue;

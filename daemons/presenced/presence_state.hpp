@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -151,14 +152,21 @@ class PresenceState {
   struct Session {
     std::string node;
     uint64_t user_id = 0;
-    int rank = 0;
+    int rank = 0;  // status_rank(status), 0..4
+    int slot = 2;  // client type: 0 desktop, 1 mobile, 2 web
     std::string status;
     std::vector<proto::Activity> activities;
     std::string client;
-    uint64_t updated = 0;  // order of updates, for ties
+    std::list<uint64_t>::iterator pos;  // in its user's by_rank[rank]
   };
   struct User {
-    std::vector<uint64_t> sessions;
+    // The sessions by status rank, each list in update order (oldest first, an update
+    // moves its session to the end): the winner is the last of the highest non-empty list.
+    // With the counts per client type and rank this makes a change cost the same for a
+    // user with one session or twenty thousand.
+    std::list<uint64_t> by_rank[5];
+    uint32_t client_count[3][5] = {};
+    size_t sessions = 0;
     std::vector<uint64_t> guilds;
     proto::PresenceRecord current;    // merged now
     proto::PresenceRecord published;  // last one that left the window
@@ -187,6 +195,9 @@ class PresenceState {
   void upsert(const std::string& node, const proto::SessionPresence& s, uint64_t now,
               bool keep_guilds_if_empty);
   void remove_session(uint64_t session_id, uint64_t now);
+  // Adds the session to (takes it out of) its user's rank list and client counts.
+  static void link(uint64_t session_id, Session& s, User& u);
+  static void unlink(Session& s, User& u);
   void set_guilds(uint64_t user_id, User& u, const std::vector<proto::GuildSize>& guilds);
   void recompute(uint64_t user_id, User& u, uint64_t now);
   void set_shown(uint64_t user_id, const User& u, bool shown);
@@ -201,7 +212,6 @@ class PresenceState {
   UserRange range_;
   uint64_t start_ms_;
   int64_t wall_offset_ms_;
-  uint64_t update_counter_ = 0;
   std::unordered_map<uint64_t, Session> sessions_;
   std::unordered_map<uint64_t, User> users_;
   std::unordered_map<uint64_t, Guild> guilds_;

@@ -24,22 +24,8 @@ import struct
 import time
 
 import chattest
-import msgpack_mini
 from msgpack_mini import packb, unpackb
 from nats_mini import NatsClient
-
-
-def _str_or_bytes(data, pos, n):
-    """stored sends directory keys (big-endian ids) as msgpack str, which need not be
-    UTF-8: such a str decodes to bytes here."""
-    raw, pos = msgpack_mini._take(data, pos, n)
-    try:
-        return raw.decode("utf-8"), pos
-    except UnicodeDecodeError:
-        return raw, pos
-
-
-msgpack_mini._str = _str_or_bytes
 
 MEMBERS = 15000
 BATCH = 1000  # stored's dir.put bound

@@ -1,8 +1,9 @@
 """A minimal msgpack encoder and decoder (the subset our envelopes use), standard library only.
 
 Encodes None, bool, int (-2**63 .. 2**64-1), float, str, bytes, list/tuple and dict.
-Decodes every msgpack type except ext/timestamps; raises ValueError on truncated or
-malformed input. Used by the integration tests to speak the bus envelopes of
+Decodes every msgpack type except ext/timestamps; a str that is not valid UTF-8 decodes
+to bytes (binary std::string fields, e.g. directory keys); raises ValueError on truncated
+or malformed input. Used by the integration tests to speak the bus envelopes of
 lib/chat/proto/ops.hpp without a msgpack package.
 """
 
@@ -155,8 +156,14 @@ def _unpack(data, pos):
 
 
 def _str(data, pos, n):
+    """A msgpack str as a Python str when it is UTF-8, else as bytes: msgpack-c packs any
+    std::string as str, and some of ours hold binary (stored's directory keys are
+    big-endian ids)."""
     raw, pos = _take(data, pos, n)
-    return raw.decode("utf-8"), pos
+    try:
+        return raw.decode("utf-8"), pos
+    except UnicodeDecodeError:
+        return bytes(raw), pos
 
 
 def _array(data, pos, n):

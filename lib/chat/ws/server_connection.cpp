@@ -4,13 +4,20 @@
 // timeout passes, then frees itself). Destruction requested from inside a callback is
 // deferred until the callback returns (depth_/dead_), so no frame of ours ever runs on
 // freed memory.
+//
+// The socket is read with plain read() into one buffer per thread: the parser copies what
+// it must keep (a partial header, the message being reassembled), so nothing per
+// connection outlives the callback. Writes go through an evbuffer (so a frame's shared
+// tail can be added by reference) written with evbuffer_write.
 #include "chat/ws/server_connection.hpp"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "chat/net/listener.hpp"
@@ -18,33 +25,50 @@
 #include "chat/ws/write_batch.hpp"
 
 namespace chat::ws {
+namespace {
+
+constexpr size_t kReadBuffer = 64 * 1024;
+constexpr int kReadRounds = 4;  // reads per callback while the socket keeps filling the buffer
+
+bool transient(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+}  // namespace
 
 ServerConnection* ServerConnection::accept(bufferevent* bev, std::string_view accept,
                                            Listener* listener, const Options& options,
                                            std::string_view extra_headers) {
-  std::string response = server_handshake_response(accept, extra_headers);
-  bufferevent_write(bev, response.data(), response.size());
-  auto* conn = new ServerConnection(bev, listener, options);
-  bufferevent_set_timeouts(bev, nullptr, nullptr);
-  if (conn->batch_) {
-    // The write event stays off; the batch writes the 101 at the end of this turn.
-    bufferevent_setcb(bev, &ServerConnection::read_cb, &ServerConnection::write_cb,
-                      &ServerConnection::event_cb, conn);
-    bufferevent_disable(bev, EV_WRITE);
-    bufferevent_enable(bev, EV_READ);
-    conn->queued();
-  } else {
-    bufferevent_setcb(bev, &ServerConnection::read_cb, nullptr, &ServerConnection::event_cb, conn);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+  event_base* base = bufferevent_get_base(bev);
+  int fd = bufferevent_getfd(bev);
+  auto* conn = new ServerConnection(fd, listener, options);
+  // Take the socket and whatever the HTTP side read past the request, then free its
+  // bufferevent without closing the socket.
+  evbuffer* in = bufferevent_get_input(bev);
+  if (size_t n = evbuffer_get_length(in); n > 0) {
+    conn->early_ = new std::string(n, '\0');
+    evbuffer_copyout(in, conn->early_->data(), n);
   }
+  evbuffer* leftover = bufferevent_get_output(bev);
+  std::string response = server_handshake_response(accept, extra_headers);
+  evbuffer* out = conn->output();
+  evbuffer_add_buffer(out, leftover);
+  evbuffer_add(out, response.data(), response.size());
+  bufferevent_setcb(bev, nullptr, nullptr, nullptr, nullptr);
+  bufferevent_disable(bev, EV_READ | EV_WRITE);
+  bufferevent_setfd(bev, -1);
+  bufferevent_free(bev);
+
+  conn->read_ev_ = event_new(base, fd, EV_READ | EV_PERSIST, &ServerConnection::read_cb, conn);
+  event_add(conn->read_ev_, nullptr);
+  conn->queued();
   // Frames that arrived with the upgrade request: parse them from the loop, not from here.
-  if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)
-    bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS | BEV_TRIG_IGNORE_WATERMARKS);
+  if (conn->early_) event_active(conn->read_ev_, EV_READ, 0);
   return conn;
 }
 
-ServerConnection::ServerConnection(bufferevent* bev, Listener* listener, const Options& options)
-    : bev_(bev),
+ServerConnection::ServerConnection(int fd, Listener* listener, const Options& options)
+    : fd_(fd),
       listener_(listener),
       batch_(options.batch),
       parser_(Role::server, options.max_message),
@@ -53,50 +77,92 @@ ServerConnection::ServerConnection(bufferevent* bev, Listener* listener, const O
 ServerConnection::~ServerConnection() {
   if (batch_ && batch_slot_ != kNoSlot) batch_->remove(this);
   if (close_timer_) event_free(close_timer_);
-  if (bev_) bufferevent_free(bev_);
+  if (read_ev_) event_free(read_ev_);
+  if (write_ev_) event_free(write_ev_);
+  if (out_) evbuffer_free(out_);  // releases bytes held by reference
+  delete early_;
+  if (fd_ >= 0) ::close(fd_);
+}
+
+evbuffer* ServerConnection::output() {
+  if (!out_) out_ = evbuffer_new();
+  return out_;
 }
 
 size_t ServerConnection::outbound_bytes() const {
-  return bev_ ? evbuffer_get_length(bufferevent_get_output(bev_)) : 0;
+  return out_ ? evbuffer_get_length(out_) : 0;
+}
+
+void ServerConnection::trim() {
+  if (write_armed_ || dead_) return;
+  if (out_ && evbuffer_get_length(out_) == 0) {
+    evbuffer_free(out_);
+    out_ = nullptr;
+  }
+  if (write_ev_) {
+    event_free(write_ev_);
+    write_ev_ = nullptr;
+  }
 }
 
 std::string ServerConnection::peer() const {
   sockaddr_storage ss{};
   socklen_t len = sizeof ss;
-  if (!bev_ || getpeername(bufferevent_getfd(bev_), reinterpret_cast<sockaddr*>(&ss), &len) != 0)
-    return {};
+  if (fd_ < 0 || getpeername(fd_, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return {};
   return net::format_address(reinterpret_cast<sockaddr*>(&ss));
 }
 
 void ServerConnection::write_frame(Opcode opcode, std::string_view payload) {
   uint8_t header[max_header_size];
   size_t n = encode_header(header, opcode, payload.size(), true, nullptr);
-  evbuffer* out = bufferevent_get_output(bev_);
+  evbuffer* out = output();
   evbuffer_add(out, header, n);
   if (!payload.empty()) evbuffer_add(out, payload.data(), payload.size());
   queued();
 }
 
 void ServerConnection::queued() {
-  if (batch_ && !write_armed_ && batch_slot_ == kNoSlot) batch_->add(this);
+  if (write_armed_) return;  // the write event takes everything queued
+  if (batch_) {
+    if (batch_slot_ == kNoSlot) batch_->add(this);
+  } else {
+    arm_write();
+  }
+}
+
+void ServerConnection::arm_write() {
+  if (write_armed_ || !read_ev_) return;
+  if (!write_ev_)
+    write_ev_ = event_new(event_get_base(read_ev_), fd_, EV_WRITE | EV_PERSIST,
+                          &ServerConnection::write_cb, this);
+  event_add(write_ev_, nullptr);
+  write_armed_ = true;
+}
+
+void ServerConnection::disarm_write() {
+  if (!write_armed_) return;
+  event_del(write_ev_);
+  write_armed_ = false;
+}
+
+bool ServerConnection::write_out(int rounds, uint64_t* writes) {
+  // One writev takes at most 128 chains: go on while the socket takes everything offered.
+  for (int i = 0; i < rounds && out_ && evbuffer_get_length(out_) > 0; ++i) {
+    int n = evbuffer_write(out_, fd_);
+    if (writes) ++*writes;
+    if (n < 0) return transient(errno);
+    if (n == 0) break;
+  }
+  return true;
 }
 
 void ServerConnection::flush_batched(WriteBatch& batch) {
-  if (!bev_ || dead_) return;
-  evbuffer* out = bufferevent_get_output(bev_);
-  evutil_socket_t fd = bufferevent_getfd(bev_);
-  // One writev takes at most 128 chains: go on while the socket takes everything offered.
-  for (int i = 0; i < 8 && evbuffer_get_length(out) > 0; ++i) {
-    evbuffer_unfreeze(out, 1);  // a socket bufferevent keeps the front of its output frozen
-    int n = evbuffer_write(out, fd);
-    evbuffer_freeze(out, 1);
-    ++batch.writes_;
-    if (n <= 0) break;  // EAGAIN, or an error the bufferevent will report when it writes
-  }
-  if (evbuffer_get_length(out) > 0) {
-    write_armed_ = true;
+  if (fd_ < 0 || dead_) return;
+  // A socket error is left to the write event: its callback reports it outside the batch.
+  bool ok = write_out(8, &batch.writes_);
+  if (!ok || outbound_bytes() > 0) {
     ++batch.armed_;
-    bufferevent_enable(bev_, EV_WRITE);
+    arm_write();
   }
 }
 
@@ -104,8 +170,7 @@ void ServerConnection::leave_batch() {
   if (!batch_) return;
   if (batch_slot_ != kNoSlot) batch_->remove(this);
   batch_ = nullptr;
-  write_armed_ = false;
-  if (bev_) bufferevent_enable(bev_, EV_WRITE);
+  if (outbound_bytes() > 0) arm_write();
 }
 
 void ServerConnection::detach_batch() {
@@ -117,7 +182,7 @@ bool ServerConnection::send_text_parts(std::string_view prefix, std::string_view
   if (state_ != State::open) return false;
   uint8_t head[max_header_size + 96];
   size_t n = encode_header(head, Opcode::text, prefix.size() + tail.size(), true, nullptr);
-  evbuffer* out = bufferevent_get_output(bev_);
+  evbuffer* out = output();
   if (prefix.size() <= sizeof head - n) {
     std::memcpy(head + n, prefix.data(), prefix.size());
     evbuffer_add(out, head, n + prefix.size());
@@ -138,7 +203,7 @@ bool ServerConnection::send_text_ref(std::string_view prefix, const void* tail, 
   }
   uint8_t head[max_header_size + 96];
   size_t n = encode_header(head, Opcode::text, prefix.size() + tail_len, true, nullptr);
-  evbuffer* out = bufferevent_get_output(bev_);
+  evbuffer* out = output();
   if (prefix.size() <= sizeof head - n) {
     std::memcpy(head + n, prefix.data(), prefix.size());
     evbuffer_add(out, head, n + prefix.size());
@@ -168,7 +233,7 @@ bool ServerConnection::send_ping(std::string_view payload) {
 
 bool ServerConnection::send_raw_frame(std::string_view frame) {
   if (state_ != State::open) return false;
-  evbuffer_add(bufferevent_get_output(bev_), frame.data(), frame.size());
+  evbuffer_add(output(), frame.data(), frame.size());
   queued();
   return true;
 }
@@ -184,7 +249,7 @@ void ServerConnection::close(uint16_t code, std::string_view reason) {
   send_close_frame(code, reason);
   state_ = State::closing;
   close_code_ = code;
-  if (!close_timer_) close_timer_ = evtimer_new(bufferevent_get_base(bev_), &timer_cb, this);
+  if (!close_timer_) close_timer_ = evtimer_new(event_get_base(read_ev_), &timer_cb, this);
   timeval tv{close_timeout_ms_ / 1000, (close_timeout_ms_ % 1000) * 1000};
   evtimer_add(close_timer_, &tv);
 }
@@ -194,7 +259,8 @@ void ServerConnection::abort() {
     dead_ = true;
     state_ = State::closed;
     if (batch_ && batch_slot_ != kNoSlot) batch_->remove(this);
-    if (bev_) bufferevent_disable(bev_, EV_READ | EV_WRITE);
+    if (read_ev_) event_del(read_ev_);
+    disarm_write();
     return;
   }
   delete this;
@@ -208,7 +274,7 @@ void ServerConnection::release_if_dead() {
 void ServerConnection::finish(uint16_t code, std::string_view reason) {
   if (state_ == State::closed) return;
   state_ = State::closed;
-  bufferevent_disable(bev_, EV_READ);
+  event_del(read_ev_);
   Listener* l = listener_;
   listener_ = nullptr;
   ++depth_;
@@ -219,14 +285,14 @@ void ServerConnection::finish(uint16_t code, std::string_view reason) {
     dead_ = true;
     return;
   }
-  bufferevent_setcb(bev_, nullptr, &ServerConnection::write_cb, &ServerConnection::event_cb, this);
-  leave_batch();  // the bufferevent writes the rest, then write_cb frees us
-  if (!close_timer_) close_timer_ = evtimer_new(bufferevent_get_base(bev_), &timer_cb, this);
+  leave_batch();  // the write event writes the rest, then write_cb frees us
+  arm_write();
+  if (!close_timer_) close_timer_ = evtimer_new(event_get_base(read_ev_), &timer_cb, this);
   timeval tv{close_timeout_ms_ / 1000, (close_timeout_ms_ % 1000) * 1000};
   evtimer_add(close_timer_, &tv);
 }
 
-void ServerConnection::read_cb(bufferevent*, void* arg) {
+void ServerConnection::read_cb(int, short, void* arg) {
   auto* self = static_cast<ServerConnection*>(arg);
   ++self->depth_;
   self->on_readable();
@@ -234,34 +300,34 @@ void ServerConnection::read_cb(bufferevent*, void* arg) {
   self->release_if_dead();
 }
 
-void ServerConnection::write_cb(bufferevent* bev, void* arg) {
-  // The output is now empty.
+void ServerConnection::write_cb(int, short, void* arg) {
   auto* self = static_cast<ServerConnection*>(arg);
-  if (self->state_ == State::closed) {  // lingering after on_close: done
-    if (self->depth_ == 0) delete self;
+  if (self->dead_) return;  // deletion pending inside another callback
+  bool ok = self->write_out(8, nullptr);
+  if (self->state_ == State::closed) {  // lingering after on_close
+    if (!ok || self->outbound_bytes() == 0) {
+      self->dead_ = true;
+      self->release_if_dead();
+    }
     return;
   }
-  if (self->batch_ && self->write_armed_) {  // batched: back to writing once per turn
-    self->write_armed_ = false;
-    bufferevent_disable(bev, EV_WRITE);
+  if (!ok) {
+    ++self->depth_;
+    self->on_broken(false);
+    --self->depth_;
+    self->release_if_dead();
+    return;
   }
+  if (self->outbound_bytes() > 0) return;
+  self->disarm_write();  // drained: batched connections go back to writing once per turn
 }
 
-void ServerConnection::event_cb(bufferevent*, short what, void* arg) {
-  auto* self = static_cast<ServerConnection*>(arg);
-  if (self->state_ == State::closed) {  // lingering: the socket is gone or broken
-    if (self->depth_ == 0) delete self;
-    return;
-  }
-  ++self->depth_;
-  if (self->state_ == State::closing)
-    self->finish(self->close_code_, {});
+void ServerConnection::on_broken(bool eof) {
+  if (state_ == State::closing)
+    finish(close_code_, {});
   else
-    self->finish(close_code::abnormal,
-                 (what & BEV_EVENT_EOF) ? "connection closed" : "connection error");
-  self->dead_ = true;  // nothing more can be written to a broken socket
-  --self->depth_;
-  self->release_if_dead();
+    finish(close_code::abnormal, eof ? "connection closed" : "connection error");
+  dead_ = true;  // nothing more can be written to a broken socket
 }
 
 void ServerConnection::timer_cb(int, short, void* arg) {
@@ -278,53 +344,62 @@ void ServerConnection::timer_cb(int, short, void* arg) {
 }
 
 void ServerConnection::on_readable() {
-  evbuffer* in = bufferevent_get_input(bev_);
-  while (!dead_ && state_ != State::closed) {
-    evbuffer_iovec vec;
-    if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1 || vec.iov_len == 0) break;
-    std::string_view chunk(static_cast<const char*>(vec.iov_base), vec.iov_len);
-    size_t used = 0;
-    bool stop = false;
-    while (used < chunk.size() && !stop) {
-      FrameEvent ev;
-      size_t n = parser_.parse(chunk.substr(used), ev);
-      used += n;
-      switch (ev.kind) {
-        case FrameEvent::Kind::none:
-          if (n == 0) stop = true;
-          break;
-        case FrameEvent::Kind::message:
-          if (state_ == State::open && listener_)
-            listener_->on_message(*this, ev.opcode, ev.payload);
-          break;
-        case FrameEvent::Kind::ping:
-          if (state_ == State::open) write_frame(Opcode::pong, ev.payload);
-          break;
-        case FrameEvent::Kind::pong:
-          break;
-        case FrameEvent::Kind::close:
-          peer_closed_ = true;
-          if (state_ == State::open) {
-            // Echo the peer's code, as RFC 6455 §5.5.1 suggests, then we are done.
-            send_close_frame(ev.code, {});
-            finish(ev.code, ev.reason);
-          } else {
-            finish(close_code_, ev.reason);
-          }
-          stop = true;
-          break;
-        case FrameEvent::Kind::error:
-          if (state_ == State::open) send_close_frame(ev.code, ev.reason);
-          finish(ev.code, ev.reason);
-          stop = true;
-          break;
-      }
-      if (dead_ || state_ == State::closed) stop = true;
-    }
-    if (!dead_) evbuffer_drain(in, used);
-    if (stop || used == 0) break;
+  if (early_) {
+    std::string early = std::move(*early_);
+    delete early_;
+    early_ = nullptr;
+    consume(early.data(), early.size());
   }
-  if (!dead_ && state_ != State::closed && evbuffer_get_length(in) == 0) parser_.shrink();
+  static thread_local char buf[kReadBuffer];
+  for (int round = 0; round < kReadRounds && !dead_ && state_ != State::closed; ++round) {
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n > 0) {
+      consume(buf, static_cast<size_t>(n));
+      if (static_cast<size_t>(n) < sizeof buf) break;
+      continue;
+    }
+    if (n < 0 && transient(errno)) break;
+    on_broken(n == 0);
+    return;
+  }
+  if (!dead_ && state_ != State::closed) parser_.shrink();
+}
+
+void ServerConnection::consume(const char* data, size_t len) {
+  std::string_view chunk(data, len);
+  size_t used = 0;
+  while (used < chunk.size() && !dead_ && state_ != State::closed) {
+    FrameEvent ev;
+    size_t n = parser_.parse(chunk.substr(used), ev);
+    used += n;
+    switch (ev.kind) {
+      case FrameEvent::Kind::none:
+        if (n == 0) return;
+        break;
+      case FrameEvent::Kind::message:
+        if (state_ == State::open && listener_) listener_->on_message(*this, ev.opcode, ev.payload);
+        break;
+      case FrameEvent::Kind::ping:
+        if (state_ == State::open) write_frame(Opcode::pong, ev.payload);
+        break;
+      case FrameEvent::Kind::pong:
+        break;
+      case FrameEvent::Kind::close:
+        peer_closed_ = true;
+        if (state_ == State::open) {
+          // Echo the peer's code, as RFC 6455 §5.5.1 suggests, then we are done.
+          send_close_frame(ev.code, {});
+          finish(ev.code, ev.reason);
+        } else {
+          finish(close_code_, ev.reason);
+        }
+        return;
+      case FrameEvent::Kind::error:
+        if (state_ == State::open) send_close_frame(ev.code, ev.reason);
+        finish(ev.code, ev.reason);
+        return;
+    }
+  }
 }
 
 }  // namespace chat::ws

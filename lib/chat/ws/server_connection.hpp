@@ -1,18 +1,23 @@
-// One server-side WebSocket connection on a bufferevent taken over from http::Server's
-// upgrade hook. It reads frames with FrameParser, answers pings, runs the closing
-// handshake, and tells a Listener about messages and the close. The gateway holds up to a
-// million of these, so an idle one is small: the bufferevent, a parser with empty
-// buffers, a few pointers; the close timer is allocated only while closing.
+// One server-side WebSocket connection, on the socket of a bufferevent taken over from
+// http::Server's upgrade hook. It reads frames with FrameParser, answers pings, runs the
+// closing handshake, and tells a Listener about messages and the close. The gateway holds
+// up to a million of these, so an idle one is small: the socket and one read event, a
+// parser with empty buffers, a few pointers (about 300 bytes in all). The HTTP side's
+// bufferevent (nearly 1 KB with its two buffers and events) is freed at the upgrade:
+// bytes are read straight into a per-thread buffer and fed to the parser, which keeps
+// only a partial frame; the output buffer and the write event exist only while there is
+// something to send, and trim() frees them once the connection is idle again. The close
+// timer is allocated only while closing.
 //
-// Ownership: the connection owns itself (and its bufferevent). It is created by accept()
-// and destroys itself right after Listener::on_close returns, which is always the last
+// Ownership: the connection owns itself (and its socket). It is created by accept() and
+// destroys itself right after Listener::on_close returns, which is always the last
 // callback, called exactly once. abort() destroys it at once, without on_close. Methods
 // may be called from inside the Listener callbacks (including abort()).
 //
-// Writing: without a WriteBatch, frames go to the bufferevent's output and libevent writes
-// them when the socket is writable. With one (Options::batch), the write event stays off
-// and the batch writes the output once per loop turn (write_batch.hpp); the connection
-// leaves the batch when it finishes, to flush its last bytes the plain way.
+// Writing: without a WriteBatch, queued frames arm the write event and are written when
+// the socket is writable. With one (Options::batch), the write event stays off and the
+// batch writes the output once per loop turn (write_batch.hpp); the connection leaves the
+// batch when it finishes, to flush its last bytes the plain way.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +29,7 @@
 
 struct bufferevent;
 struct event;
+struct evbuffer;
 
 namespace chat::ws {
 
@@ -84,6 +90,11 @@ class ServerConnection {
 
   // Bytes queued in the socket's output buffer, not yet written (slow-consumer checks).
   size_t outbound_bytes() const;
+  // Frees the output buffer and the write event when nothing is queued (the owner calls
+  // this now and then, e.g. from a periodic sweep, so idle connections hold neither).
+  void trim();
+  // The write event is armed: the socket did not take everything (tests, metrics).
+  bool write_armed() const { return write_armed_; }
   bool open() const { return state_ == State::open; }
   // Peer address, "1.2.3.4:5678" (computed on demand).
   std::string peer() const;
@@ -96,13 +107,21 @@ class ServerConnection {
   friend class WriteBatch;
   static constexpr uint32_t kNoSlot = UINT32_MAX;
   enum class State : uint8_t { open, closing, closed };
-  ServerConnection(bufferevent* bev, Listener* listener, const Options& options);
+  ServerConnection(int fd, Listener* listener, const Options& options);
   ~ServerConnection();
-  static void read_cb(bufferevent* bev, void* arg);
-  static void write_cb(bufferevent* bev, void* arg);
-  static void event_cb(bufferevent* bev, short what, void* arg);
+  static void read_cb(int fd, short what, void* arg);
+  static void write_cb(int fd, short what, void* arg);
   static void timer_cb(int fd, short what, void* arg);
   void on_readable();
+  // Feeds received bytes to the parser and acts on what comes out.
+  void consume(const char* data, size_t len);
+  // The socket ended (EOF or an error) outside a closing handshake we finished.
+  void on_broken(bool eof);
+  evbuffer* output();
+  // Writes queued output now, at most `rounds` writev calls; false on a socket error.
+  bool write_out(int rounds, uint64_t* writes);
+  void arm_write();
+  void disarm_write();
   void finish(uint16_t code, std::string_view reason);
   void send_close_frame(uint16_t code, std::string_view reason);
   void write_frame(Opcode opcode, std::string_view payload);
@@ -116,7 +135,11 @@ class ServerConnection {
   void leave_batch();
   // The batch is going away before us.
   void detach_batch();
-  bufferevent* bev_;
+  int fd_;
+  event* read_ev_ = nullptr;
+  event* write_ev_ = nullptr;     // while there is output the socket did not take
+  evbuffer* out_ = nullptr;       // while there is (or lately was) output
+  std::string* early_ = nullptr;  // frames that came with the upgrade request, until parsed
   Listener* listener_;
   void* user_ = nullptr;
   event* close_timer_ = nullptr;
@@ -129,7 +152,7 @@ class ServerConnection {
   bool peer_closed_ = false;  // the peer's close frame arrived
   uint8_t depth_ = 0;         // > 0 while inside a callback (destruction is deferred)
   bool dead_ = false;         // destroy when depth_ returns to 0
-  bool write_armed_ = false;  // batched, but the socket was full: the write event is on
+  bool write_armed_ = false;  // the write event is on (batched: the socket was full)
 };
 
 }  // namespace chat::ws

@@ -1,5 +1,5 @@
 // WriteBatch: the pending list and the end-of-turn flush event (see write_batch.hpp). The
-// writing itself is ServerConnection::flush_batched(), which knows the bufferevent.
+// writing itself is ServerConnection::flush_batched(), which knows the socket.
 #include "chat/ws/write_batch.hpp"
 
 #include <event2/event.h>

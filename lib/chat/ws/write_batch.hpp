@@ -1,10 +1,10 @@
 // Per-loop write batching for server WebSocket connections. A connection that has a
-// WriteBatch queues its frames in its bufferevent's output with the write event off (so
+// WriteBatch queues its frames in its output buffer with the write event off (so
 // queuing costs no epoll_ctl) and is put on the batch's pending list; once per loop turn
 // (an event activated by the first queued frame, run after the callbacks already active,
 // e.g. a whole fan-out) every pending connection is written with one writev. Only a
 // connection whose socket did not take everything gets its write event armed, and it is
-// disarmed again when the bufferevent has drained it. So a fan-out of one event to N
+// disarmed again when it has drained. So a fan-out of one event to N
 // connections costs about N writev calls and no epoll_ctl, and several frames queued for
 // one connection in a turn go out in one writev.
 //

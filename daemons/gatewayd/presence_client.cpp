@@ -235,9 +235,12 @@ void PresenceClient::ready(Session& s, const proto::GuildReply& reply,
   e.presence.user_id = s.user_id();
   e.presence.guilds.clear();
   for (const proto::Guild& g : reply.guilds) {
-    uint32_t members = 0;
-    for (const proto::Member& m : reply.members)
-      if (m.guild_id == g.id) ++members;
+    // The real count (guilds.mine lists only the session's own member of a big guild);
+    // counting the members listed is for a guildd older than member_count.
+    uint32_t members = g.member_count;
+    if (members == 0)
+      for (const proto::Member& m : reply.members)
+        if (m.guild_id == g.id) ++members;
     e.presence.guilds.push_back({g.id, members});
   }
   proto::PresenceRequest online;
@@ -328,9 +331,10 @@ bool PresenceClient::large_guild(const Entry& e, uint64_t guild_id) const {
 }
 
 void PresenceClient::member_chunk(Session& s, uint64_t guild_id, Json chunk, bool presences,
-                                  std::vector<uint64_t> user_ids) {
+                                  std::vector<uint64_t> user_ids, std::function<void()> sent) {
   if (!presences || !(s.intents() & intent::guild_presences) || user_ids.empty()) {
     s.dispatch(make_dispatch("GUILD_MEMBERS_CHUNK", dump(chunk)));
+    if (sent) sent();
     return;
   }
   auto it = sessions_.find(s.id());
@@ -357,7 +361,8 @@ void PresenceClient::member_chunk(Session& s, uint64_t guild_id, Json chunk, boo
   q.ids = std::move(user_ids);
   Worker* w = &worker_;
   uint64_t sid = s.id();
-  request_all(q, [w, sid, chunk = std::move(chunk)](bool ok, proto::PresenceReply& r) mutable {
+  request_all(q, [w, sid, chunk = std::move(chunk), sent = std::move(sent)](
+                     bool ok, proto::PresenceReply& r) mutable {
     Session* s = w->find(sid);
     if (!s || !s->receiving()) return;
     Json a = Json::array();
@@ -365,6 +370,7 @@ void PresenceClient::member_chunk(Session& s, uint64_t guild_id, Json chunk, boo
       for (const proto::PresenceRecord& p : r.presences) a.push_back(presence_json(p));
     chunk["presences"] = std::move(a);
     s->dispatch(make_dispatch("GUILD_MEMBERS_CHUNK", dump(chunk)));
+    if (sent) sent();
   });
 }
 
@@ -458,7 +464,9 @@ bool PresenceClient::guild_change(const proto::Event& ev, const std::vector<Sess
   uint64_t guild_id = create ? ev.guild.id : (ev.guild_id ? ev.guild_id : ev.guild.id);
   if (!guild_id || sessions.empty()) return false;
   uint64_t user_id = sessions.front()->user_id();
-  uint32_t members = static_cast<uint32_t>(ev.members.size());
+  // The real count: the event lists only the joining member of a big guild.
+  uint32_t members =
+      ev.guild.member_count ? ev.guild.member_count : static_cast<uint32_t>(ev.members.size());
   std::pair<uint64_t, uint64_t> key{user_id, guild_id};
 
   // The sessions' guild lists, and presenced, follow the membership.

@@ -1,7 +1,7 @@
 // The gateway's part of presence (ARCHITECTURE.md "Presence"), one per loop. Each loop is
 // a presence "node" (presence_ops.hpp): it beats chat.lease.<node> every
 // presence.lease_timeout_ms / 3, tells presenced when one of its sessions comes online
-// (READY; with the user's guilds and their member counts, as guilds.mine gave them),
+// (READY; with the user's guilds and their member counts, guilds.mine's member_count),
 // changes status (IDENTIFY's presence, then op 3), detaches, resumes or ends, and answers
 // chat.presence.sync with all of its sessions. It asks presenced for the presences that
 // go into GUILD_CREATE (small guilds, sessions with GUILD_PRESENCES) and into
@@ -73,9 +73,10 @@ class PresenceClient {
   void resumed(uint64_t session_id);
   void ended(uint64_t session_id);
   // op 8's answer: fills chunk["presences"] when asked (and allowed), watches the members
-  // of a large guild, then dispatches GUILD_MEMBERS_CHUNK to the session.
+  // of a large guild, then dispatches GUILD_MEMBERS_CHUNK to the session and runs `sent`
+  // (not run when the session is gone before the chunk could go out).
   void member_chunk(Session& s, uint64_t guild_id, nlohmann::json chunk, bool presences,
-                    std::vector<uint64_t> user_ids);
+                    std::vector<uint64_t> user_ids, std::function<void()> sent = {});
 
   // ---- fan-out hook: a PRESENCE_UPDATE event from chat.evt.guild.<g> ----
   void deliver_guild(const proto::Event& ev, const std::vector<Session*>& targets);

@@ -61,12 +61,6 @@ bool resumable_code(uint16_t code) {
   }
 }
 
-bool json_id(const Json& j, uint64_t& out) {
-  if (j.is_string()) return parse_snowflake(j.get_ref<const std::string&>(), out);
-  if (j.is_number_unsigned()) return (out = j.get<uint64_t>()) != 0;
-  return false;
-}
-
 }  // namespace
 
 Session::Session(Worker& worker, uint64_t id, ws::ServerConnection* conn, bool compress)
@@ -260,6 +254,15 @@ void Session::handle_identify(const Json& d) {
     shard_id_ = static_cast<uint16_t>(sid);
     shard_count_ = static_cast<uint16_t>(count);
   }
+  // 50..250; Discord clamps a value outside the range rather than refusing it.
+  int64_t large = proto::kLargeThresholdDefault;
+  auto lt = d.find("large_threshold");
+  if (lt != d.end() && !lt->is_null()) {
+    if (!lt->is_number_integer()) return close(4002, "decode error", true);
+    large = std::clamp<int64_t>(lt->get<int64_t>(), proto::kLargeThresholdMin,
+                                proto::kLargeThresholdMax);
+  }
+  large_threshold_ = static_cast<uint8_t>(large);
   intents_ = intents;
   token_ = token;
   state_ = State::identifying;
@@ -349,7 +352,10 @@ void Session::on_guilds_ready(const proto::GuildReply& reply,
   for (const proto::Guild& g : reply.guilds) {
     if (!wants_guild(g.id)) continue;
     if (state_ != State::ready) break;  // closed while writing (slow consumer)
-    Json gc = proto::guild_create_json(g, reply.channels, reply.members, user_id_);
+    // Above large_threshold: large, with the own member only (guilds.mine lists no more
+    // of a guild over kFullMemberListMax >= any threshold); op 8 pages the rest.
+    Json gc =
+        proto::guild_create_json(g, reply.channels, reply.members, user_id_, large_threshold_);
     if (auto p = presences.find(g.id); p != presences.end()) gc["presences"] = std::move(p->second);
     dispatch(make_dispatch("GUILD_CREATE", dump(gc)), false);
   }
@@ -479,66 +485,6 @@ void Session::finish_resume(uint32_t seq) {
              {"remote", remote_worker_ ? 1 : 0}});
 }
 
-void Session::handle_request_members(const Json& d) {
-  uint64_t guild_id = 0;
-  if (!d.is_object() || !json_id(d.value("guild_id", Json()), guild_id))
-    return close(4002, "decode error", true);
-  if (!in_guild(guild_id)) return;
-  proto::GuildRequest req;
-  req.token = token_;
-  req.guild_id = guild_id;
-  std::string query = d.value("query", Json("")).is_string() ? d.value("query", "") : "";
-  int64_t limit = d.value("limit", Json(0)).is_number_integer() ? d.value("limit", 0) : 0;
-  req.limit = static_cast<int>(limit <= 0 || limit > 1000 ? 1000 : limit);
-  if (query.empty()) {
-    req.op = "member.list";
-  } else {
-    req.op = "member.search";
-    req.name = query;
-  }
-  std::vector<uint64_t> wanted;
-  if (auto it = d.find("user_ids"); it != d.end()) {
-    uint64_t one = 0;
-    if (it->is_array()) {
-      for (const Json& v : *it)
-        if (json_id(v, one)) wanted.push_back(one);
-    } else if (json_id(*it, one)) {
-      wanted.push_back(one);
-    }
-  }
-  Json nonce = d.value("nonce", Json());
-  bool presences = d.value("presences", Json(false)).is_boolean() && d.value("presences", false);
-  Worker* w = &worker_;
-  uint64_t sid = id_;
-  worker_.guild_request(
-      req, [w, sid, guild_id, wanted, nonce, presences](bus::Status, proto::GuildReply& reply) {
-        Session* s = w->find(sid);
-        if (!s || s->state_ != State::ready) return;
-        Json members = Json::array();
-        Json not_found = Json::array();
-        for (const proto::Member& m : reply.members)
-          if (wanted.empty() || std::find(wanted.begin(), wanted.end(), m.user_id) != wanted.end())
-            members.push_back(proto::member_json(m));
-        for (uint64_t u : wanted) {
-          bool found = std::any_of(reply.members.begin(), reply.members.end(),
-                                   [u](const proto::Member& m) { return m.user_id == u; });
-          if (!found) not_found.push_back(proto::id_string(u));
-        }
-        Json chunk = {{"guild_id", proto::id_string(guild_id)},
-                      {"members", std::move(members)},
-                      {"chunk_index", 0},
-                      {"chunk_count", 1},
-                      {"not_found", std::move(not_found)},
-                      {"presences", Json::array()}};
-        if (nonce.is_string()) chunk["nonce"] = nonce;
-        std::vector<uint64_t> ids;
-        for (const proto::Member& m : reply.members)
-          if (wanted.empty() || std::find(wanted.begin(), wanted.end(), m.user_id) != wanted.end())
-            ids.push_back(m.user_id);
-        w->presence().member_chunk(*s, guild_id, std::move(chunk), presences, std::move(ids));
-      });
-}
-
 // ---- endings -----------------------------------------------------------------------
 
 void Session::close(uint16_t code, std::string_view reason, bool resumable) {
@@ -652,7 +598,9 @@ size_t Session::cron(uint64_t now_ms) {
     close(4009, "session timed out");
     return 0;
   }
-  return conn_ ? conn_->outbound_bytes() : 0;
+  if (!conn_) return 0;
+  conn_->trim();  // an idle connection keeps no output buffer
+  return conn_->outbound_bytes();
 }
 
 }  // namespace chat::gateway

@@ -127,13 +127,24 @@ class Session {
   uint16_t shard_id_ = 0, shard_count_ = 1;
   State state_ = State::hello;
   bool compress_ = false;
-  bool counted_ = true;  // in the sessions gauge (proxies are not)
+  bool counted_ = true;           // in the sessions gauge (proxies are not)
+  uint8_t large_threshold_ = 50;  // IDENTIFY's large_threshold, clamped to 50..250
   EventWindow events_;
   std::string token_;  // kept for RESUME's check and guildd requests
   std::string user_name_;
   bool user_bot_ = false;
   std::vector<uint64_t> guilds_;
   ReplayBuffer replay_;
+
+  // ---- op 8 for a whole guild: GUILD_MEMBERS_CHUNKs paged from guildd's member.list,
+  // one page in flight (member_chunks.cpp) ----
+  struct MemberPaging;
+  void request_member_page(const std::shared_ptr<MemberPaging>& p);
+  void on_member_page(const std::shared_ptr<MemberPaging>& p, const proto::GuildReply& reply);
+  // The chunk went out: the next page, or (`last`) the end of the request.
+  void member_page_sent(const std::shared_ptr<MemberPaging>& p, bool last);
+  // The chunks still owed go out empty, so the last one says chunk_index + 1 == chunk_count.
+  void finish_member_paging(const std::shared_ptr<MemberPaging>& p);
 };
 
 }  // namespace chat::gateway

@@ -108,6 +108,7 @@ void Service::op_guild_create(const CallPtr& c) {
       e.t = "GUILD_CREATE";
       e.guild_id = g.id;
       e.guild = g;
+      e.guild.member_count = 1;
       e.channels = {general};
       e.members = {owner};
       publish_user(g.owner_id, e);
@@ -357,7 +358,16 @@ void Service::op_member_list(const CallPtr& c) {
   if (limit < 1 || limit > static_cast<int>(kMaxMemberPage))
     return c->fail(invalid_field("limit", "limit must be between 1 and 1000"));
   proto::GuildReply r;
-  r.members = copy_all(dir_.members_of(g->id, c->req.after, static_cast<size_t>(limit)));
+  if (!c->req.ids.empty()) {  // these users (op 8's user_ids)
+    if (c->req.ids.size() > kMaxMemberPage)
+      return c->fail(invalid_field("ids", "at most 1000 user ids"));
+    for (uint64_t uid : c->req.ids)
+      if (const proto::Member* m = dir_.member(g->id, uid)) r.members.push_back(*m);
+  } else {
+    r.members = copy_all(dir_.members_of(g->id, c->req.after, static_cast<size_t>(limit)));
+  }
+  r.guilds = {*g};  // with the count, so that op 8 knows its chunk_count at the first page
+  r.guilds[0].member_count = static_cast<uint32_t>(dir_.member_count(g->id));
   c->reply(r);
 }
 
@@ -410,8 +420,12 @@ void Service::op_member_add(const CallPtr& c) {
         joined.t = "GUILD_CREATE";
         joined.guild_id = gid;
         joined.guild = *g;
+        joined.guild.member_count = static_cast<uint32_t>(dir_.member_count(gid));
         joined.channels = copy_all(dir_.channels_of(gid));
-        joined.members = copy_all(dir_.members_of(gid));
+        if (joined.guild.member_count <= proto::kFullMemberListMax)
+          joined.members = copy_all(dir_.members_of(gid));
+        else  // a large guild: the event stays small; op 8 pages the rest
+          joined.members = {m};
         publish_user(m.user_id, joined);
       }
       proto::GuildReply r;

@@ -17,12 +17,21 @@ void Service::op_auth(const CallPtr& c) {
   c->reply(r);
 }
 
+// Every member of a guild up to kFullMemberListMax, only the caller's own past it (with
+// member_count the real number): gatewayd decides "large" per session, and pages the
+// members of a large guild with member.list when a client asks (op 8).
 void Service::op_guilds_mine(const CallPtr& c) {
   proto::GuildReply r;
   for (const proto::Guild* g : dir_.guilds_of(c->caller.id)) {
     r.guilds.push_back(*g);
+    proto::Guild& copy = r.guilds.back();
+    copy.member_count = static_cast<uint32_t>(dir_.member_count(g->id));
     for (const proto::Channel* ch : dir_.channels_of(g->id)) r.channels.push_back(*ch);
-    for (const proto::Member* m : dir_.members_of(g->id)) r.members.push_back(*m);
+    if (copy.member_count <= proto::kFullMemberListMax) {
+      for (const proto::Member* m : dir_.members_of(g->id)) r.members.push_back(*m);
+    } else if (const proto::Member* me = dir_.member(g->id, c->caller.id)) {
+      r.members.push_back(*me);
+    }
   }
   c->reply(r);
 }

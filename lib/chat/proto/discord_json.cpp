@@ -2,6 +2,8 @@
 // (what discord.py 2.2.2 and discord.js 14 read); see the header for the rules.
 #include "chat/proto/discord_json.hpp"
 
+#include <algorithm>
+
 #include "chat/proto/snowflake.hpp"
 
 namespace chat::proto {
@@ -168,22 +170,29 @@ Json partial_guild_json(const Guild& g, uint64_t viewer_id) {
 }
 
 Json guild_create_json(const Guild& g, const std::vector<Channel>& channels,
-                       const std::vector<Member>& members, uint64_t viewer_id) {
+                       const std::vector<Member>& members, uint64_t viewer_id,
+                       uint32_t large_threshold) {
   Json j = guild_json(g);
   Json chans = Json::array();
   for (const Channel& c : channels)
     if (c.guild_id == g.id) chans.push_back(channel_json(c));
+  uint64_t count = g.member_count;
+  if (count == 0)
+    count = static_cast<uint64_t>(std::count_if(
+        members.begin(), members.end(), [&](const Member& m) { return m.guild_id == g.id; }));
+  bool large = count > large_threshold;
   Json mems = Json::array();
   uint64_t joined_ms = 0;
   for (const Member& m : members) {
     if (m.guild_id != g.id) continue;
-    if (m.user_id == viewer_id) joined_ms = m.joined_ms;
-    mems.push_back(member_json(m));
+    bool own = m.user_id == viewer_id;
+    if (own) joined_ms = m.joined_ms;
+    if (own || !large) mems.push_back(member_json(m));
   }
   j["joined_at"] = iso8601_from_ms(joined_ms ? joined_ms : snowflake_unix_ms(g.id));
-  j["large"] = false;
+  j["large"] = large;
   j["unavailable"] = false;
-  j["member_count"] = mems.size();
+  j["member_count"] = count;
   j["channels"] = std::move(chans);
   j["members"] = std::move(mems);
   j["voice_states"] = Json::array();

@@ -47,11 +47,22 @@ Json guild_json(const Guild& g);
 // A partial guild for GET /users/@me/guilds.
 Json partial_guild_json(const Guild& g, uint64_t viewer_id);
 
+// IDENTIFY's large_threshold: the bounds (a value outside is clamped to them, as Discord
+// does) and the default.
+inline constexpr uint32_t kLargeThresholdMin = 50;
+inline constexpr uint32_t kLargeThresholdMax = 250;
+inline constexpr uint32_t kLargeThresholdDefault = 50;
+
 // The GUILD_CREATE payload for a guild the viewer is in: the guild plus joined_at, large,
 // unavailable, member_count, channels, members, and the empty lists libraries expect.
 // `channels` and `members` may hold other guilds' records; only this guild's are used.
+// member_count is g.member_count, or the number of this guild's members given when that
+// is 0. A guild with more members than `large_threshold` is sent as Discord sends a large
+// one: `large` true and `members` holding only the viewer's own member (the client asks
+// for the rest with op 8); any other lists every member given.
 Json guild_create_json(const Guild& g, const std::vector<Channel>& channels,
-                       const std::vector<Member>& members, uint64_t viewer_id);
+                       const std::vector<Member>& members, uint64_t viewer_id,
+                       uint32_t large_threshold = kLargeThresholdMax);
 
 struct MessageJsonOptions {
   // Blank content (and keep embeds/attachments empty) as Discord does for a session

@@ -27,7 +27,12 @@ struct Guild {
   std::string name;
   uint64_t owner_id = 0;
   int retention_days = -1;  // days messages are kept in its channels; -1 = no setting
-  MSGPACK_DEFINE_MAP(id, name, owner_id, retention_days)
+  // How many members it has, as guildd counted them when it answered: filled in the
+  // replies and events that carry a guild's members (ops.hpp: guilds.mine, member.list,
+  // the GUILD_CREATE event), which may list only some of them; 0 elsewhere, in storage
+  // too, and from a guildd older than the field. (Appended for large guilds.)
+  uint32_t member_count = 0;
+  MSGPACK_DEFINE_MAP(id, name, owner_id, retention_days, member_count)
 };
 
 // Discord channel types we serve.

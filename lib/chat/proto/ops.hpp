@@ -28,7 +28,11 @@ namespace chat::proto {
 // auth                token                                     user
 // guilds.mine         token                                     guilds, channels, members
 //                                                               (every guild of the user,
-//                                                               with its channels+members)
+//                                                               with member_count, its
+//                                                               channels and its members;
+//                                                               of a guild with more than
+//                                                               kFullMemberListMax members
+//                                                               only the caller's own)
 // msg.create          channel_id, content, nonce, flag (tts),   messages[0]
 //                     ref_message_id, ref_channel_id
 // msg.list            channel_id, before|after|around, limit    messages (newest first)
@@ -47,7 +51,9 @@ namespace chat::proto {
 // channel.patch       channel_id, name, topic, days             channels[0]
 // channel.delete      channel_id                                channels[0]
 // channel.list        guild_id                                  channels
-// member.list         guild_id, limit, after                    members
+// member.list         guild_id, limit, after; or ids (at most   members (by user id),
+//                     1000 user ids: those of them that are     guilds[0] (with
+//                     members, whatever limit and after say)    member_count)
 // member.get          guild_id, user_id                         members[0]
 // member.add          guild_id, user_id (admin or owner)        members[0]
 // member.remove       guild_id, user_id (admin, owner or self)  -
@@ -66,7 +72,15 @@ namespace chat::proto {
 // kRetentionRemove drops the channel's own setting so its guild's applies again; a guild
 // takes 1..36500 days for all of its channels, present and future, and 0 or
 // kRetentionRemove clears it. (`days` was appended for retention.)
+//
+// Large guilds: a reply (or event) never lists every member of a guild with more than
+// kFullMemberListMax members, so that it stays far below the bus's max payload however
+// big the guild is; Guild::member_count says how many there are, and gatewayd pages the
+// rest with member.list (Discord's op 8). kFullMemberListMax is the largest IDENTIFY
+// large_threshold, so a guild some session calls "not large" is always listed in full.
+// (member_count, member.list's ids and guilds[0] were appended for large guilds.)
 // ---------------------------------------------------------------------------------------
+inline constexpr uint32_t kFullMemberListMax = 250;
 inline constexpr int kRetentionUnchanged = -1;
 inline constexpr int kRetentionRemove = -2;
 inline constexpr int kMaxRetentionDays = 36500;
@@ -207,7 +221,9 @@ struct StoreReply {
 // GUILD_DELETE         guild                 guild_id
 // GUILD_MEMBER_ADD     guild                 guild_id, member
 // GUILD_MEMBER_REMOVE  guild                 guild_id, member (user fields)
-// GUILD_CREATE         chat.evt.user.<u>     guild, channels, members (the user joined it)
+// GUILD_CREATE         chat.evt.user.<u>     guild (with member_count), channels, members
+//                                            (the user joined it; all members, or only the
+//                                            user's own above kFullMemberListMax)
 // GUILD_DELETE         chat.evt.user.<u>     guild_id (the user left or was removed)
 // PRESENCE_UPDATE      chat.evt.guild.<g>    guild_id, presences (one dispatch each;
 //                      chat.evt.presence.<u> published by presenced, presence_ops.hpp)

@@ -139,6 +139,30 @@ TEST_CASE("GUILD_CREATE has the full guild, only its own channels and members", 
   REQUIRE(j["joined_at"] == "2024-01-01T00:00:00.000000+00:00");
 }
 
+TEST_CASE("GUILD_CREATE of a large guild: real member_count, own member only", "[discord_json]") {
+  proto::Guild g{kId + 2, "g", kId};
+  std::vector<proto::Member> members;
+  for (uint64_t i = 0; i < 100; ++i)
+    members.push_back(proto::Member{g.id, kId + i, "u" + std::to_string(i), false, 0, ""});
+  // Every member given (guilds.mine lists them all up to 250): the threshold decides.
+  Json small = proto::guild_create_json(g, {}, members, kId + 7, 250);
+  REQUIRE(small["large"] == false);
+  REQUIRE(small["member_count"] == 100);
+  REQUIRE(small["members"].size() == 100);
+  Json large = proto::guild_create_json(g, {}, members, kId + 7, 50);
+  REQUIRE(large["large"] == true);
+  REQUIRE(large["member_count"] == 100);
+  REQUIRE(large["members"].size() == 1);
+  REQUIRE(large["members"][0]["user"]["id"] == std::to_string(kId + 7));
+  // guildd's count wins over the members listed (it lists only the own one past 250).
+  g.member_count = 100000;
+  Json big = proto::guild_create_json(g, {}, {members[3]}, kId + 3, 250);
+  REQUIRE(big["large"] == true);
+  REQUIRE(big["member_count"] == 100000);
+  REQUIRE(big["members"].size() == 1);
+  REQUIRE(big["members"][0]["user"]["id"] == std::to_string(kId + 3));
+}
+
 TEST_CASE("application info for discord.py's login", "[discord_json]") {
   Json a = proto::application_json(proto::User{kId, "bot", true, false});
   require_keys(a, {"id", "name", "description", "icon", "bot_public", "bot_require_code_grant",

@@ -75,3 +75,32 @@ TEST_CASE("bad msgpack is an error, never an exception or a crash") {
   GuildReply rep;
   CHECK_FALSE(unpack(std::string(), rep));
 }
+
+TEST_CASE("a guild's member_count crosses the bus; an older record reads as 0") {
+  GuildReply r;
+  r.guilds.push_back(Guild{10, "big", 1, -1, 100000});
+  r.members.push_back(Member{10, 1, "owner", false, 0, ""});
+  GuildReply back;
+  REQUIRE(unpack(pack(r), back));
+  REQUIRE(back.guilds.size() == 1);
+  CHECK(back.guilds[0].member_count == 100000);
+  CHECK(back.guilds[0].retention_days == -1);
+
+  // A Guild as stored before the field existed: four keys only.
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_map(4);
+  pk.pack(std::string("id"));
+  pk.pack(uint64_t{10});
+  pk.pack(std::string("name"));
+  pk.pack(std::string("old"));
+  pk.pack(std::string("owner_id"));
+  pk.pack(uint64_t{1});
+  pk.pack(std::string("retention_days"));
+  pk.pack(30);
+  Guild old;
+  REQUIRE(unpack(std::string_view(buf.data(), buf.size()), old));
+  CHECK(old.name == "old");
+  CHECK(old.retention_days == 30);
+  CHECK(old.member_count == 0);
+}

@@ -266,6 +266,11 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url, cons
   natsOptions_SetReconnectJitter(opts, 100, 1000);
   natsOptions_SetTimeout(opts, connect_timeout_ms);
   natsOptions_SetPingInterval(opts, 5000);
+  // Without this libnats starts a delivery thread per subscription: a gateway subscribes
+  // to chat.evt.user.<id> for every user it holds, so 100,000 users meant 100,000 threads
+  // (fork and clone then fail with EAGAIN). The shared pool keeps each subscription's
+  // order; our callbacks only queue the message for the loop.
+  natsOptions_UseGlobalMessageDelivery(opts, true);
   natsOptions_SetDisconnectedCB(
       opts,
       [](natsConnection*, void* closure) {

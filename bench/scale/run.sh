@@ -16,7 +16,8 @@
 # Usage: sudo bench/scale/run.sh [SESSIONS=100000] [PROCS=ceil(SESSIONS/18000)] [MESSAGES=5]
 # Environment (defaults in brackets):
 #   CHAT_BIN [build/bin]  chatd, gatewayd, guildd, stored, presenced, fanout_bench
-#   USERS [10]      distinct member users; session i identifies as user i % USERS
+#   USERS [10]      distinct member users; session i identifies as user i % USERS (over
+#                   1,000: written into the directory in bulk, guildd restarted to load them)
 #   THREADS [1]     gateway.threads per gatewayd process
 #   REUSEPORT [0]   1: every gatewayd listens on the same port (SO_REUSEPORT) and the kernel
 #                   spreads the connections; 0: one port per gatewayd, one generator each
@@ -169,14 +170,37 @@ def call(method, path, body=None):
     return json.loads(data) if data else None
 gid = call("POST", "guilds", {"name": "scale"})["id"]
 cid = call("POST", "guilds/%s/channels" % gid, {"name": "room", "type": 0})["id"]
-with open(run + "/tokens", "w") as f:
-    for i in range(users):
-        u = call("POST", "admin/users", {"name": "scale%d" % i})
-        call("PUT", "guilds/%s/members/%s" % (gid, u["id"]))
-        f.write(u["token"] + "\n")
+if users <= 1000:
+    with open(run + "/tokens", "w") as f:
+        for i in range(users):
+            u = call("POST", "admin/users", {"name": "scale%d" % i})
+            call("PUT", "guilds/%s/members/%s" % (gid, u["id"]))
+            f.write(u["token"] + "\n")
 open(run + "/ids", "w").write("%s %s\n" % (gid, cid))
 PY
 read -r gid cid <"$run/ids"
+if [ "$USERS" -gt 1000 ]; then
+  # Many users: written straight into the directory with their tokens (tests/lib/bulk_members.py,
+  # 1,000 records per request), then guildd is restarted by chatd to load them.
+  t_users=$SECONDS
+  in_ns env PYTHONPATH="$here/tests/lib" python3 - "$gid" "$USERS" "$run/tokens" <<'PY'
+import sys
+import bulk_members
+gid, users, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+tokens = []
+bulk_members.write_members(4290, [gid], users, 1000000, prefix="scale", tokens=tokens)
+open(path, "w").write("".join(t + "\n" for t in tokens))
+PY
+  old_guildd=$(daemon_pid guildd)
+  kill -KILL "$old_guildd"
+  for _ in $(seq 1 600); do
+    p=$(daemon_pid guildd)
+    [ "$p" != 0 ] && [ "$p" != "$old_guildd" ] && in_ns curl -sf http://127.0.0.1:8892/readyz >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  in_ns curl -sf http://127.0.0.1:8892/readyz >/dev/null || { echo "scale: guildd not back after the bulk load" >&2; exit 1; }
+  note "$USERS users with tokens written in bulk and guildd reloaded in $((SECONDS - t_users)) s"
+fi
 note "guild $gid, channel $cid, $USERS member users (plus the admin, the owner)"
 
 # ---- generators: connect and hold ----

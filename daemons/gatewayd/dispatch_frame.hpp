@@ -5,11 +5,10 @@
 // thousand sessions is held once. Header-only (hot path, and tested directly).
 //
 // On the wire, a session's frame is its own small prefix (WebSocket header, head, the
-// digits of S) and the shared tail. A tail of kReferenceMin bytes or more is handed to the
-// connection's output by reference (no copy per session): each reference pins the frame
-// (pin_frame), and libevent's release callback (release_frame) unpins it once written.
-// The wire count is a plain integer: a frame is only ever written by sessions of the loop
-// that encoded it (other loops get copies of the text).
+// digits of S) and the shared tail, which the loop's write batch only points at (no copy
+// per session): the batch keeps the frame alive until the turn's writes are done
+// (ws::WriteBatch::keep). A frame is only ever written by sessions of the loop that
+// encoded it (other loops get copies of the text).
 #pragma once
 
 #include <charconv>
@@ -27,29 +26,7 @@ using FramePtr = std::shared_ptr<const DispatchFrame>;
 struct DispatchFrame {
   std::string head;  // {"op":0,"t":"MESSAGE_CREATE","s":
   std::string tail;  // ,"d":{...}}
-  // Output-buffer references not yet released, and the pin that keeps the frame alive
-  // while there are any (loop thread only).
-  mutable uint32_t wire_refs = 0;
-  mutable FramePtr pin;
 };
-
-// Tails at least this long are written by reference; shorter ones are cheaper to copy
-// than a buffer chain of their own.
-constexpr size_t kReferenceMin = 1024;
-
-// One more output-buffer reference to `f`; returns the release callback's argument.
-inline void* pin_frame(const FramePtr& f) {
-  if (f->wire_refs++ == 0) f->pin = f;
-  return const_cast<DispatchFrame*>(f.get());
-}
-
-// libevent's evbuffer_ref_cleanup_cb for a pinned frame's tail.
-inline void release_frame(const void*, size_t, void* arg) {
-  auto* f = static_cast<DispatchFrame*>(arg);
-  if (--f->wire_refs == 0) {
-    FramePtr last = std::move(f->pin);  // may free the frame, after this line
-  }
-}
 
 // The per-session prefix, head + digits of seq, into buf; its length, or 0 if cap (which
 // must hold head + 20) is too small.

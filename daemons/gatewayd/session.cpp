@@ -138,12 +138,8 @@ void Session::send_dispatch(const FramePtr& frame, uint32_t seq) {
   if (conn_ && !deflater_) {
     char prefix[128];
     if (size_t n = frame_prefix(*frame, seq, prefix, sizeof prefix)) {
-      const std::string& tail = frame->tail;
-      if (tail.size() >= kReferenceMin)
-        conn_->send_text_ref({prefix, n}, tail.data(), tail.size(), &release_frame,
-                             pin_frame(frame));
-      else
-        conn_->send_text_parts({prefix, n}, tail);
+      worker_.write_batch().keep(frame);  // the tail is borrowed until the turn's flush
+      conn_->send_text_borrowed({prefix, n}, frame->tail);
       return check_queue();
     }
   }

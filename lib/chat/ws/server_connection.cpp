@@ -7,8 +7,9 @@
 //
 // The socket is read with plain read() into one buffer per thread: the parser copies what
 // it must keep (a partial header, the message being reassembled), so nothing per
-// connection outlives the callback. Writes go through an evbuffer (so a frame's shared
-// tail can be added by reference) written with evbuffer_write.
+// connection outlives the callback. Batched writes go through the loop's WriteBatch;
+// the rest, and whatever a socket did not take, through an evbuffer written with
+// evbuffer_write.
 #include "chat/ws/server_connection.hpp"
 
 #include <event2/buffer.h>
@@ -50,10 +51,9 @@ ServerConnection* ServerConnection::accept(bufferevent* bev, std::string_view ac
     evbuffer_copyout(in, conn->early_->data(), n);
   }
   evbuffer* leftover = bufferevent_get_output(bev);
+  if (size_t n = evbuffer_get_length(leftover); n > 0)
+    conn->put(evbuffer_pullup(leftover, -1), n);
   std::string response = server_handshake_response(accept, extra_headers);
-  evbuffer* out = conn->output();
-  evbuffer_add_buffer(out, leftover);
-  evbuffer_add(out, response.data(), response.size());
   bufferevent_setcb(bev, nullptr, nullptr, nullptr, nullptr);
   bufferevent_disable(bev, EV_READ | EV_WRITE);
   bufferevent_setfd(bev, -1);
@@ -61,7 +61,7 @@ ServerConnection* ServerConnection::accept(bufferevent* bev, std::string_view ac
 
   conn->read_ev_ = event_new(base, fd, EV_READ | EV_PERSIST, &ServerConnection::read_cb, conn);
   event_add(conn->read_ev_, nullptr);
-  conn->queued();
+  conn->put(response.data(), response.size());
   // Frames that arrived with the upgrade request: parse them from the loop, not from here.
   if (conn->early_) event_active(conn->read_ev_, EV_READ, 0);
   return conn;
@@ -90,7 +90,9 @@ evbuffer* ServerConnection::output() {
 }
 
 size_t ServerConnection::outbound_bytes() const {
-  return out_ ? evbuffer_get_length(out_) : 0;
+  size_t n = out_ ? evbuffer_get_length(out_) : 0;
+  if (batch_slot_ != kNoSlot) n += batch_->pending_[batch_slot_].bytes;
+  return n;
 }
 
 void ServerConnection::trim() {
@@ -115,19 +117,18 @@ std::string ServerConnection::peer() const {
 void ServerConnection::write_frame(Opcode opcode, std::string_view payload) {
   uint8_t header[max_header_size];
   size_t n = encode_header(header, opcode, payload.size(), true, nullptr);
-  evbuffer* out = output();
-  evbuffer_add(out, header, n);
-  if (!payload.empty()) evbuffer_add(out, payload.data(), payload.size());
-  queued();
+  put(header, n);
+  put(payload.data(), payload.size());
 }
 
-void ServerConnection::queued() {
-  if (write_armed_) return;  // the write event takes everything queued
-  if (batch_) {
-    if (batch_slot_ == kNoSlot) batch_->add(this);
-  } else {
-    arm_write();
+void ServerConnection::put(const void* data, size_t len, bool borrowed) {
+  if (batch_ && !write_armed_) {
+    batch_->append(this, data, len, borrowed);
+    return;
   }
+  // Unbatched, or behind bytes the socket did not take: the write event writes it.
+  if (len > 0) evbuffer_add(output(), data, len);
+  arm_write();
 }
 
 void ServerConnection::arm_write() {
@@ -156,67 +157,43 @@ bool ServerConnection::write_out(int rounds, uint64_t* writes) {
   return true;
 }
 
-void ServerConnection::flush_batched(WriteBatch& batch) {
-  if (fd_ < 0 || dead_) return;
-  // A socket error is left to the write event: its callback reports it outside the batch.
-  bool ok = write_out(8, &batch.writes_);
-  if (!ok || outbound_bytes() > 0) {
-    ++batch.armed_;
-    arm_write();
-  }
-}
-
 void ServerConnection::leave_batch() {
   if (!batch_) return;
-  if (batch_slot_ != kNoSlot) batch_->remove(this);
+  if (batch_slot_ != kNoSlot) {
+    batch_->spill(batch_->pending_[batch_slot_], 0);
+    batch_->remove(this);
+  }
   batch_ = nullptr;
   if (outbound_bytes() > 0) arm_write();
 }
 
 void ServerConnection::detach_batch() {
-  batch_slot_ = kNoSlot;
   leave_batch();
 }
 
 bool ServerConnection::send_text_parts(std::string_view prefix, std::string_view tail) {
   if (state_ != State::open) return false;
-  uint8_t head[max_header_size + 96];
-  size_t n = encode_header(head, Opcode::text, prefix.size() + tail.size(), true, nullptr);
-  evbuffer* out = output();
-  if (prefix.size() <= sizeof head - n) {
-    std::memcpy(head + n, prefix.data(), prefix.size());
-    evbuffer_add(out, head, n + prefix.size());
-  } else {
-    evbuffer_add(out, head, n);
-    evbuffer_add(out, prefix.data(), prefix.size());
-  }
-  if (!tail.empty()) evbuffer_add(out, tail.data(), tail.size());
-  queued();
+  put_text(prefix, tail, false);
   return true;
 }
 
-bool ServerConnection::send_text_ref(std::string_view prefix, const void* tail, size_t tail_len,
-                                     ReleaseFn release, void* arg) {
-  if (state_ != State::open) {
-    release(tail, tail_len, arg);
-    return false;
-  }
-  uint8_t head[max_header_size + 96];
-  size_t n = encode_header(head, Opcode::text, prefix.size() + tail_len, true, nullptr);
-  evbuffer* out = output();
+bool ServerConnection::send_text_borrowed(std::string_view prefix, std::string_view tail) {
+  if (state_ != State::open) return false;
+  put_text(prefix, tail, true);
+  return true;
+}
+
+void ServerConnection::put_text(std::string_view prefix, std::string_view tail, bool borrowed) {
+  uint8_t head[max_header_size + 128];
+  size_t n = encode_header(head, Opcode::text, prefix.size() + tail.size(), true, nullptr);
   if (prefix.size() <= sizeof head - n) {
     std::memcpy(head + n, prefix.data(), prefix.size());
-    evbuffer_add(out, head, n + prefix.size());
+    put(head, n + prefix.size());
   } else {
-    evbuffer_add(out, head, n);
-    evbuffer_add(out, prefix.data(), prefix.size());
+    put(head, n);
+    put(prefix.data(), prefix.size());
   }
-  if (evbuffer_add_reference(out, tail, tail_len, release, arg) != 0) {
-    evbuffer_add(out, tail, tail_len);  // no chain for the reference: copy instead
-    release(tail, tail_len, arg);
-  }
-  queued();
-  return true;
+  put(tail.data(), tail.size(), borrowed);
 }
 
 bool ServerConnection::send(Opcode opcode, std::string_view payload) {
@@ -233,8 +210,7 @@ bool ServerConnection::send_ping(std::string_view payload) {
 
 bool ServerConnection::send_raw_frame(std::string_view frame) {
   if (state_ != State::open) return false;
-  evbuffer_add(output(), frame.data(), frame.size());
-  queued();
+  put(frame.data(), frame.size());
   return true;
 }
 

@@ -14,10 +14,12 @@
 // callback, called exactly once. abort() destroys it at once, without on_close. Methods
 // may be called from inside the Listener callbacks (including abort()).
 //
-// Writing: without a WriteBatch, queued frames arm the write event and are written when
-// the socket is writable. With one (Options::batch), the write event stays off and the
-// batch writes the output once per loop turn (write_batch.hpp); the connection leaves the
-// batch when it finishes, to flush its last bytes the plain way.
+// Writing: without a WriteBatch, queued frames go to the connection's output buffer, arm
+// the write event and are written when the socket is writable. With one (Options::batch),
+// frames go to the batch, which writes them once per loop turn (write_batch.hpp); only
+// what the socket did not take lands in the connection's own buffer, with the write event
+// armed until it drains. The connection leaves the batch when it finishes, to flush its
+// last bytes the plain way.
 #pragma once
 
 #include <cstddef>
@@ -54,10 +56,6 @@ class ServerConnection {
     int close_timeout_ms = 2000;   // after our close frame, wait this long for the peer's
     WriteBatch* batch = nullptr;   // the loop's write batch, if it has one
   };
-  // Called when bytes added by reference are no longer needed (libevent's
-  // evbuffer_ref_cleanup_cb).
-  using ReleaseFn = void (*)(const void* data, size_t len, void* arg);
-
   // Writes the 101 response (with `accept` from check_server_handshake and optional
   // extra header lines, each ending "\r\n"), takes ownership of `bev` and starts reading;
   // bytes already in its input are parsed as frames. Never null.
@@ -74,12 +72,11 @@ class ServerConnection {
   bool send_raw_frame(std::string_view frame);
   // One text frame whose payload is `prefix` followed by `tail`, both copied.
   bool send_text_parts(std::string_view prefix, std::string_view tail);
-  // One text frame whose payload is `prefix` (copied) followed by `tail_len` bytes at
-  // `tail`, added by reference: nothing is copied, and release(tail, tail_len, arg) runs
-  // once the bytes are written or dropped. release runs exactly once, also when the frame
-  // is refused (false).
-  bool send_text_ref(std::string_view prefix, const void* tail, size_t tail_len, ReleaseFn release,
-                     void* arg);
+  // One text frame whose payload is `prefix` (copied) followed by `tail`, which is not
+  // copied when the frame goes out through this turn's write batch: the caller keeps it
+  // alive until the batch's flush ends (WriteBatch::keep). Without a batch, or while the
+  // write event is armed, `tail` is copied like any payload.
+  bool send_text_borrowed(std::string_view prefix, std::string_view tail);
 
   // Starts the closing handshake: sends a close frame, stops delivering messages, waits
   // for the peer's close (or the timeout) and the output to drain, then on_close(code,
@@ -126,12 +123,13 @@ class ServerConnection {
   void send_close_frame(uint16_t code, std::string_view reason);
   void write_frame(Opcode opcode, std::string_view payload);
   void release_if_dead();
-  // Bytes were queued: join the batch's pending list (or, without a batch, nothing to do:
-  // the bufferevent writes them).
-  void queued();
-  // Called by the batch: writes the queued output; arms the write event if some is left.
-  void flush_batched(WriteBatch& batch);
-  // Stops batching: the bufferevent writes whatever is queued, as without a batch.
+  // Queues bytes: into the batch (borrowed ones only pointed at) while batched and the
+  // write event is off, else copied into the output buffer with the write event armed.
+  void put(const void* data, size_t len, bool borrowed = false);
+  // A text frame's header and `prefix` (copied), then `tail` (borrowed or copied).
+  void put_text(std::string_view prefix, std::string_view tail, bool borrowed);
+  // Stops batching: what the batch holds for us moves to the output buffer, written by the
+  // write event as without a batch.
   void leave_batch();
   // The batch is going away before us.
   void detach_batch();

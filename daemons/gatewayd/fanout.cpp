@@ -14,6 +14,7 @@
 #include "chat/proto/subjects.hpp"
 #include "dispatch_frame.hpp"
 #include "intents.hpp"
+#include "json_text.hpp"
 #include "presence_client.hpp"
 #include "session.hpp"
 #include "worker.hpp"
@@ -22,10 +23,6 @@ namespace chat::gateway {
 namespace {
 
 using Json = nlohmann::json;
-
-std::string dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
 
 bool is_message_event(const std::string& t) {
   return t == "MESSAGE_CREATE" || t == "MESSAGE_UPDATE";

@@ -17,6 +17,7 @@
 #include "chat/obs/log.hpp"
 #include "chat/proto/discord_json.hpp"
 #include "chat/proto/snowflake.hpp"
+#include "json_text.hpp"
 #include "presence_client.hpp"
 #include "worker.hpp"
 
@@ -24,22 +25,6 @@ namespace chat::gateway {
 namespace {
 
 using Json = nlohmann::json;
-
-std::string dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-std::string hex_id(uint64_t id) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, id);
-  return buf;
-}
-
-bool json_id(const Json& j, uint64_t& out) {
-  if (j.is_string()) return parse_snowflake(j.get_ref<const std::string&>(), out);
-  if (j.is_number_unsigned()) return (out = j.get<uint64_t>()) != 0;
-  return false;
-}
 
 constexpr uint64_t kChunkMembers = 1000;  // Discord's chunk size, and guildd's page bound
 // guilds.mine lists every member of a guild some threshold calls "not large".

@@ -16,6 +16,7 @@
 #include "chat/proto/subjects.hpp"
 #include "dispatch_frame.hpp"
 #include "intents.hpp"
+#include "json_text.hpp"
 #include "presence_json.hpp"
 #include "rest.hpp"
 #include "session.hpp"
@@ -27,10 +28,6 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr size_t kSyncChunk = 200;  // sessions per resync message
-
-std::string dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
 
 uint64_t wall_ms() {
   using namespace std::chrono;

@@ -12,16 +12,13 @@
 #include "chat/obs/log.hpp"
 #include "chat/proto/json_limits.hpp"
 #include "chat/proto/snowflake.hpp"
+#include "json_text.hpp"
 #include "worker.hpp"
 
 namespace chat::gateway {
 namespace {
 
 using Json = nlohmann::json;
-
-std::string dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
 
 std::vector<std::string_view> split_path(std::string_view p) {
   std::vector<std::string_view> out;

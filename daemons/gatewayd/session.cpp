@@ -14,6 +14,7 @@
 #include "chat/proto/snowflake.hpp"
 #include "fanout.hpp"
 #include "intents.hpp"
+#include "json_text.hpp"
 #include "presence_client.hpp"
 #include "worker.hpp"
 
@@ -23,27 +24,6 @@ namespace {
 using Json = nlohmann::json;
 
 constexpr size_t kMaxPayload = 4096;
-
-std::string dump(const Json& j) {
-  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-std::string hex_id(uint64_t id) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64, id);
-  return buf;
-}
-
-bool parse_hex_id(const std::string& s, uint64_t& out) {
-  if (s.size() != 16) return false;
-  out = 0;
-  for (char c : s) {
-    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (v < 0) return false;
-    out = out << 4 | static_cast<uint64_t>(v);
-  }
-  return true;
-}
 
 // Server-side closes after which Discord lets the client RESUME.
 bool resumable_code(uint16_t code) {

@@ -6,7 +6,6 @@
 #include <nats/adapters/libevent.h>
 #include <nats/nats.h>
 
-#include <atomic>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -89,16 +88,27 @@ static void release(Pending& p) {
   p.arg = nullptr;
 }
 
+// What libnats' own threads reach through callback closures. libnats does not wait for
+// its delivery and async-callback threads when a connection is closed, so a disconnected
+// callback (or a message) can arrive after ~Bus, even during exit: this outlives the Bus
+// (kept in g_shared, never freed, not even at exit), and `impl` goes null under `mu` when
+// the Bus goes; callbacks then do nothing (an orderly close is not news).
+struct Shared {
+  std::string name;  // set before the connection exists, then read-only
+  std::mutex mu;
+  Bus::Impl* impl = nullptr;
+};
+
 struct Bus::Impl {
   event_base* base = nullptr;
   natsConnection* conn = nullptr;
   std::string name;
+  Shared* shared = nullptr;
 
   // Hand-off queue: filled by libnats threads, drained on the loop.
   std::mutex mu;
   std::vector<Delivery> queue;
   event* wake = nullptr;
-  std::atomic<bool> alive{true};
 
   // Loop-thread state.
   std::unordered_map<uint64_t, SubRecord> subs;
@@ -115,28 +125,48 @@ struct Bus::Impl {
   void finish(uint64_t token, Status status, Message& m);
 };
 
-// Closure for a libnats subscription: the Impl and the subscription's id. Owned by
-// `closures` below so it outlives the subscription's last callback.
+// Closure for a libnats subscription: the Bus's Shared and the subscription's id. Owned
+// by `closures` below so it outlives the subscription's last callback.
 struct SubClosure {
-  Bus::Impl* impl;
+  Shared* shared;
   uint64_t id;
 };
 
 namespace {
 std::mutex g_closures_mu;
-std::vector<std::unique_ptr<SubClosure>> g_closures;  // freed never: a few per subscription
+// Freed never, not even by static destructors: libnats threads may still call back while
+// the process exits.
+auto& g_closures = *new std::vector<std::unique_ptr<SubClosure>>;  // a few per subscription
+auto& g_shared = *new std::vector<std::unique_ptr<Shared>>;        // one per Bus
 
-SubClosure* make_closure(Bus::Impl* impl, uint64_t id) {
+SubClosure* make_closure(Shared* shared, uint64_t id) {
   std::lock_guard lock(g_closures_mu);
-  g_closures.push_back(std::make_unique<SubClosure>(SubClosure{impl, id}));
+  g_closures.push_back(std::make_unique<SubClosure>(SubClosure{shared, id}));
   return g_closures.back().get();
+}
+
+// Runs f(name) under the Shared's lock unless its Bus is gone.
+template <class F>
+void if_open(void* closure, F f) {
+  auto* shared = static_cast<Shared*>(closure);
+  std::lock_guard lock(shared->mu);
+  if (shared->impl) f(shared->name);
+}
+
+Shared* make_shared_state(Bus::Impl* impl, const std::string& name) {
+  std::lock_guard lock(g_closures_mu);
+  g_shared.push_back(std::make_unique<Shared>());
+  g_shared.back()->name = name;
+  g_shared.back()->impl = impl;
+  return g_shared.back().get();
 }
 }  // namespace
 
 void Bus::Impl::on_nats_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
   auto* c = static_cast<SubClosure*>(closure);
-  Impl* self = c->impl;
-  if (!self->alive.load(std::memory_order_acquire)) {
+  std::lock_guard alive(c->shared->mu);  // ~Bus waits for us, or we see it gone
+  Impl* self = c->shared->impl;
+  if (!self) {
     natsMsg_Destroy(msg);
     return;
   }
@@ -209,7 +239,10 @@ Bus::Bus(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Bus::~Bus() {
   if (!impl_) return;
-  impl_->alive.store(false, std::memory_order_release);
+  {
+    std::lock_guard lock(impl_->shared->mu);
+    impl_->shared->impl = nullptr;
+  }
   for (auto& [id, rec] : impl_->subs) {
     natsSubscription_Unsubscribe(rec.sub);
     natsSubscription_Destroy(rec.sub);
@@ -235,6 +268,7 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url, cons
   impl->base = base;
   impl->name = name;
   impl->wake = event_new(base, -1, 0, &Impl::on_wake, impl.get());
+  impl->shared = make_shared_state(impl.get(), name);
 
   // A cluster is a comma-separated list: libnats picks one server, and after a loss
   // reconnects to any of them (and to servers the cluster tells it about), so a stopped
@@ -274,26 +308,29 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url, cons
   natsOptions_SetDisconnectedCB(
       opts,
       [](natsConnection*, void* closure) {
-        log::warn("bus", "disconnected", {{"conn", static_cast<Impl*>(closure)->name}});
+        if_open(closure, [](const std::string& name) {
+          log::warn("bus", "disconnected", {{"conn", name}});
+        });
       },
-      impl.get());
+      impl->shared);
   natsOptions_SetReconnectedCB(
       opts,
       [](natsConnection* nc, void* closure) {
         char server[256] = "";
         natsConnection_GetConnectedUrl(nc, server, sizeof server);
-        log::notice("bus", "reconnected",
-                    {{"conn", static_cast<Impl*>(closure)->name}, {"server", server}});
+        if_open(closure, [&](const std::string& name) {
+          log::notice("bus", "reconnected", {{"conn", name}, {"server", server}});
+        });
       },
-      impl.get());
+      impl->shared);
   natsOptions_SetErrorHandler(
       opts,
       [](natsConnection*, natsSubscription*, natsStatus err, void* closure) {
-        log::warn(
-            "bus", "async error",
-            {{"conn", static_cast<Impl*>(closure)->name}, {"error", natsStatus_GetText(err)}});
+        if_open(closure, [err](const std::string& name) {
+          log::warn("bus", "async error", {{"conn", name}, {"error", natsStatus_GetText(err)}});
+        });
       },
-      impl.get());
+      impl->shared);
 
   // The first connect is retried until the deadline: the bus may still be starting.
   int64_t deadline = nats_Now() + connect_timeout_ms;
@@ -328,7 +365,7 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url, cons
 
 uint64_t Bus::subscribe(const std::string& subject, Handler handler, const std::string& queue) {
   uint64_t id = impl_->next_sub++;
-  SubClosure* closure = make_closure(impl_.get(), id);
+  SubClosure* closure = make_closure(impl_->shared, id);
   natsSubscription* sub = nullptr;
   natsStatus s = queue.empty()
                      ? natsConnection_Subscribe(&sub, impl_->conn, subject.c_str(),

@@ -334,11 +334,16 @@ void Worker::check_drained() {
   size_t live = 0;
   for (auto& [id, s] : sessions_)
     if (s && s->has_local_conn()) ++live;
-  if ((live == 0 && server_->connection_count() == 0) || now_ms() >= drain_deadline_ms_) {
+  // Closed sessions' connections finish their closing handshake (bounded by the close
+  // timeout) before the loop stops: stopping it under them would leak them.
+  size_t closing = ws::ServerConnection::live_count();
+  if ((live == 0 && server_->connection_count() == 0 && closing == 0) ||
+      now_ms() >= drain_deadline_ms_) {
     log::notice("gateway", "loop drained",
                 {{"loop", index_},
                  {"open_sessions", live},
-                 {"http_connections", server_->connection_count()}});
+                 {"http_connections", server_->connection_count()},
+                 {"ws_connections", closing}});
     event_base_loopbreak(base_);
   }
 }

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -30,6 +31,7 @@ namespace {
 
 constexpr size_t kReadBuffer = 64 * 1024;
 constexpr int kReadRounds = 4;  // reads per callback while the socket keeps filling the buffer
+std::atomic<size_t> g_live{0};  // live_count()
 
 bool transient(int err) {
   return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
@@ -51,8 +53,7 @@ ServerConnection* ServerConnection::accept(bufferevent* bev, std::string_view ac
     evbuffer_copyout(in, conn->early_->data(), n);
   }
   evbuffer* leftover = bufferevent_get_output(bev);
-  if (size_t n = evbuffer_get_length(leftover); n > 0)
-    conn->put(evbuffer_pullup(leftover, -1), n);
+  if (size_t n = evbuffer_get_length(leftover); n > 0) conn->put(evbuffer_pullup(leftover, -1), n);
   std::string response = server_handshake_response(accept, extra_headers);
   bufferevent_setcb(bev, nullptr, nullptr, nullptr, nullptr);
   bufferevent_disable(bev, EV_READ | EV_WRITE);
@@ -72,9 +73,12 @@ ServerConnection::ServerConnection(int fd, Listener* listener, const Options& op
       listener_(listener),
       batch_(options.batch),
       parser_(Role::server, options.max_message),
-      close_timeout_ms_(options.close_timeout_ms) {}
+      close_timeout_ms_(options.close_timeout_ms) {
+  g_live.fetch_add(1, std::memory_order_relaxed);
+}
 
 ServerConnection::~ServerConnection() {
+  g_live.fetch_sub(1, std::memory_order_relaxed);
   if (batch_ && batch_slot_ != kNoSlot) batch_->remove(this);
   if (close_timer_) event_free(close_timer_);
   if (read_ev_) event_free(read_ev_);
@@ -82,6 +86,10 @@ ServerConnection::~ServerConnection() {
   if (out_) evbuffer_free(out_);  // releases bytes held by reference
   delete early_;
   if (fd_ >= 0) ::close(fd_);
+}
+
+size_t ServerConnection::live_count() {
+  return g_live.load(std::memory_order_relaxed);
 }
 
 evbuffer* ServerConnection::output() {

@@ -92,6 +92,10 @@ class ServerConnection {
   void trim();
   // The write event is armed: the socket did not take everything (tests, metrics).
   bool write_armed() const { return write_armed_; }
+  // Connections alive in this process, including closing ones and those lingering after
+  // on_close to flush their last bytes: an owner that drains waits for this to reach 0
+  // (within its deadline) before it stops the loop, which would leak them.
+  static size_t live_count();
   bool open() const { return state_ == State::open; }
   // Peer address, "1.2.3.4:5678" (computed on demand).
   std::string peer() const;

@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
     log::err("guild", "cannot create the event loop");
     return sys::kExitSoftware;
   }
+  // Freed last, after every object below that holds events on it (signals, startup).
+  std::unique_ptr<event_base, decltype(&event_base_free)> base_owner(base, &event_base_free);
 
   std::string error;
   std::unique_ptr<bus::Bus> bus = bus::Bus::connect(base, cfg.nats.url, "guildd", error);
@@ -163,7 +165,6 @@ int main(int argc, char** argv) {
   admin.endpoint.reset();
   service.detach();
   bus.reset();  // closes the connection after flushing what was published
-  event_base_free(base);
   log::notice("guild", "stopped", {{"exit", exit_code}});
   return exit_code;
 }

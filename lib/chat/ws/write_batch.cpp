@@ -16,7 +16,7 @@
 namespace chat::ws {
 namespace {
 
-constexpr int kIov = 64;                       // pieces per sendmsg
+constexpr int kIov = 64;                     // pieces per sendmsg
 constexpr size_t kMaxKeptPieces = 1u << 20;  // piece slots kept between turns
 
 }  // namespace

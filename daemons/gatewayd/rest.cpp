@@ -32,19 +32,6 @@ std::vector<std::string_view> split_path(std::string_view p) {
   return out;
 }
 
-// The token from "Bot T", "Bearer T" or a bare "T".
-std::string token_of(const http::Request& r) {
-  std::string_view h = r.headers.get("Authorization");
-  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
-  while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
-  for (std::string_view prefix : {"Bot ", "Bearer "})
-    if (h.size() > prefix.size() && http::iequals(h.substr(0, prefix.size()), prefix)) {
-      h.remove_prefix(prefix.size());
-      break;
-    }
-  return std::string(h);
-}
-
 std::string fmt_seconds(double s) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.3f", s);
@@ -84,6 +71,18 @@ bool multipart_payload(const http::Request& r, std::string& out) {
 }
 
 }  // namespace
+
+std::string request_token(const http::Request& r) {
+  std::string_view h = r.headers.get("Authorization");
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
+  for (std::string_view prefix : {"Bot ", "Bearer "})
+    if (h.size() > prefix.size() && http::iequals(h.substr(0, prefix.size()), prefix)) {
+      h.remove_prefix(prefix.size());
+      break;
+    }
+  return std::string(h);
+}
 
 http::Response rest_json(int status, const Json& body) {
   return http::Response::json(status, dump(body));
@@ -181,7 +180,7 @@ void Rest::handle(http::Request& request, http::Responder responder) {
   if (id_error) return responder.send(std::move(bad_id));
 
   // Authorization and the route's rate-limit bucket.
-  ctx.token = token_of(request);
+  ctx.token = request_token(request);
   http::Headers rl_headers;
   if (route->auth) {
     if (ctx.token.empty())

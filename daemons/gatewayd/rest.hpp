@@ -18,6 +18,9 @@ namespace chat::gateway {
 
 class Worker;
 
+// The token of a REST request's Authorization header: "Bot T", "Bearer T" or a bare "T".
+std::string request_token(const http::Request& r);
+
 // Everything a route's build/render step may use.
 struct RestCtx {
   const http::Request* request = nullptr;

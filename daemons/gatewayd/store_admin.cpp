@@ -18,19 +18,6 @@ using Json = nlohmann::json;
 
 constexpr size_t kMaxBody = 4096;  // {channel_id} or {name}: a few dozen bytes
 
-// The token from "Bot T", "Bearer T" or a bare "T".
-std::string request_token(const http::Request& r) {
-  std::string_view h = r.headers.get("Authorization");
-  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
-  while (!h.empty() && h.back() == ' ') h.remove_suffix(1);
-  for (std::string_view prefix : {"Bot ", "Bearer "})
-    if (h.size() > prefix.size() && http::iequals(h.substr(0, prefix.size()), prefix)) {
-      h.remove_prefix(prefix.size());
-      break;
-    }
-  return std::string(h);
-}
-
 http::Response form_error(std::string_view field, std::string_view code, std::string_view message) {
   return rest_error(400, proto::kInvalidFormBody, "Invalid Form Body", field, code, message);
 }

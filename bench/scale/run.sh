@@ -24,6 +24,8 @@
 #   INFLIGHT [1800/PROCS, at least 50]  sessions in set-up at once per generator
 #   GAP [2] s between messages   CONNECT_S [600] connect bound   HOLD_S [900] whole-run bound
 #   SETTLE [12] s between the last READY and the RSS reading
+#   FLOOR [0]  1: after the messages, the same fan-out by bench/floor's fanout_floor (bare
+#              write() to READY-many loopback connections, bare readers): the kernel's floor
 #   NICE [5]   OUT [new /tmp/chatscale-XXXXXX] (results kept; daemon data removed)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -319,4 +321,14 @@ for p in "${gen_pids[@]}"; do
 done
 gen_pids=()
 python3 "$here/bench/scale/merge.py" "$out" "$MESSAGES" | tee -a "$out/summary.txt"
+if [ "${FLOOR:-0}" = 1 ] && [ "$ready" -gt 0 ]; then
+  # The same fan-out with nothing but write() and read() on each side (bench/floor): the
+  # kernel's floor on this machine, measured in the same run, in the same namespace.
+  if [ -x "$bin/fanout_floor" ]; then
+    in_ns nice -n "$NICE" "$bin/fanout_floor" --connections "$ready" --procs "$PROCS" \
+      --rounds "$MESSAGES" --gap "$GAP" | tee -a "$out/summary.txt"
+  else
+    note "no $bin/fanout_floor: floor not measured"
+  fi
+fi
 note "took $((SECONDS - t_start)) s; load $(cut -d' ' -f1-3 /proc/loadavg); results in $out"

@@ -1,15 +1,15 @@
-// See bus.hpp. The only file that includes libnats' libevent adapter (its header defines
-// functions, so it may be included once per program).
+// See bus.hpp. libnats runs on our loops through loop_adapter (not libnats' own libevent
+// adapter header: see loop_adapter.hpp for why).
 #include "chat/bus/bus.hpp"
 
 #include <event2/thread.h>
-#include <nats/adapters/libevent.h>
 #include <nats/nats.h>
 
 #include <mutex>
 #include <unordered_map>
 #include <vector>
 
+#include "chat/bus/loop_adapter.hpp"
 #include "chat/obs/log.hpp"
 
 namespace chat::bus {
@@ -38,7 +38,6 @@ void global_init() {
   std::call_once(once, [] {
     evthread_use_pthreads();
     nats_Open(-1);
-    natsLibevent_Init();
   });
 }
 
@@ -292,8 +291,8 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url, cons
     return nullptr;
   }
   natsOptions_SetName(opts, name.c_str());
-  natsOptions_SetEventLoop(opts, base, natsLibevent_Attach, natsLibevent_Read, natsLibevent_Write,
-                           natsLibevent_Detach);
+  natsOptions_SetEventLoop(opts, base, loop_adapter::attach, loop_adapter::read,
+                           loop_adapter::write, loop_adapter::detach);
   natsOptions_SetAllowReconnect(opts, true);
   natsOptions_SetMaxReconnect(opts, -1);
   natsOptions_SetReconnectWait(opts, 250);

@@ -2,21 +2,36 @@
 # Runs the side-by-side fan-out comparison of issue 6 (bench/README.md, "Gateway fan-out vs
 # peers"): gatewayd (our daemon set under chatd, with a throw-away config) against
 # nats-server (WebSocket), mosquitto (MQTT over WebSocket) and ejabberd (MUC over
-# WebSocket), all driven by bench/fanout's fanout_bench, and prints one table. About 20
-# minutes with the defaults (ejabberd's slow connection set-up is most of it).
+# WebSocket), all driven by bench/fanout's fanout_bench, and prints one table. It took
+# about 20 minutes with idle runs to 19,000; the idle step at 100,000 adds several minutes
+# per repetition (ejabberd's slow connection set-up, ~340/s here, is most of the time).
 #
 # Everything runs inside a network namespace of its own ("chatbench", loopback only, with
 # 127.0.0.2-20 for client source addresses and its own somaxconn, port range and TCP
 # buffer defaults), which is deleted on exit. Each system is started fresh for each
 # scenario run and stopped after it; systems are interleaved within each repetition.
 #
+# Idle connections past one process: a process here can hold at most ~20,000 sockets (the
+# open-file hard limit; raising it needs CAP_SYS_RESOURCE), so an idle step of N
+# connections above PER_PROC runs on K = ceil(N / PER_PROC) instances of the system, each
+# fresh, with K generators in parallel, one per instance (its own port, its own client
+# source addresses, at most 1,000 / K connections in set-up each): gatewayd is the daemon
+# set under chatd plus K-1 more gatewayd processes on the same bus (as bench/scale/run.sh
+# does); nats-server, mosquitto and ejabberd are K independent processes (ejabberd: nodes)
+# from bench/peers/peers.sh. Their RESULT lines are merged into one (table.py --merge):
+# RSS per connection = (sum over the instances of RSS growth from each fresh instance's
+# baseline) / all connections. Idle steps up to PER_PROC run as one ladder on one
+# instance, in one run, as before.
+#
 # Needs root (namespaces, apt-get). Environment knobs (defaults in brackets):
 #   CHAT_BIN [build/bin]  where chatd, gatewayd, guildd, stored and fanout_bench are
 #   FANOUT_BENCH          the generator; built with g++ into OUT when missing
 #   SYSTEMS ["gatewayd nats mosquitto ejabberd"]   REPEATS [3]
-#   IDLE [10000,100000, capped below the open-file hard limit; "none" skips the idle runs]
+#   IDLE [10000,100000; "none" skips the idle runs]
+#   PER_PROC [18000]  most idle connections per server instance (and per generator)
 #   SUBS [5000]
-#   RATES [10,100 msgs/s]  DURATION [5 s per rate]  DRAIN [5 s]  NICE [-10]
+#   RATES [10,100 msgs/s; "none" or empty skips the fan-out runs]  DURATION [5 s per rate]
+#   DRAIN [5 s]  NICE [-10]
 #   OUT [a new /tmp/chatbench-XXXXXX]: results.jsonl, logs, table.txt, table.md
 #   SYSCALLS [0]  1: count gatewayd's syscalls (perf stat) during each fan-out run and
 #                 divide by its deliveries (chat_gatewayd_deliveries_total), into syscalls.txt
@@ -26,7 +41,10 @@ bin="${CHAT_BIN:-$here/build/bin}"
 SYSTEMS="${SYSTEMS:-gatewayd nats mosquitto ejabberd}"
 REPEATS="${REPEATS:-3}"
 SUBS="${SUBS:-5000}"
-RATES="${RATES:-10,100}"
+IDLE="${IDLE:-10000,100000}"
+PER_PROC="${PER_PROC:-18000}"
+RATES="${RATES-10,100}"
+[ "$RATES" != none ] || RATES=""
 DURATION="${DURATION:-5}"
 DRAIN="${DRAIN:-5}"
 NICE="${NICE:--10}"
@@ -37,6 +55,32 @@ results="$out/results.jsonl"
 : >"$results"
 
 [ "$(id -u)" = 0 ] || { echo "run_comparison.sh: needs root (network namespace, apt-get)" >&2; exit 77; }
+
+# ---- limits: the open-file limit caps connections per process, hence PER_PROC ----
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fd_hard="$(ulimit -Hn)"
+case "$PER_PROC" in '' | *[!0-9]* | 0) echo "run_comparison.sh: PER_PROC must be a positive number" >&2; exit 64 ;; esac
+if [ "$fd_hard" != unlimited ] && [ "$PER_PROC" -gt $((fd_hard - 500)) ]; then
+  echo "run_comparison.sh: PER_PROC=$PER_PROC is above the open-file hard limit $fd_hard (less 500): lower it" >&2
+  exit 64
+fi
+# Idle steps up to PER_PROC: one ladder on one instance; each step above: its own run on
+# ceil(step / PER_PROC) instances.
+idle_one="" idle_many=()
+if [ "$IDLE" != none ]; then
+  for n in ${IDLE//,/ }; do
+    case "$n" in '' | *[!0-9]* | 0) echo "run_comparison.sh: bad IDLE step '$n'" >&2; exit 64 ;; esac
+    if [ "$n" -le "$PER_PROC" ]; then
+      idle_one="${idle_one:+$idle_one,}$n"
+    elif [ $(((n + PER_PROC - 1) / PER_PROC)) -gt 57 ]; then
+      # Instance i listens on instance 0's ports plus i: ejabberd's would meet at 58.
+      echo "run_comparison.sh: IDLE step $n needs more than 57 instances of $PER_PROC: raise PER_PROC" >&2
+      exit 64
+    else
+      idle_many+=("$n")
+    fi
+  done
+fi
 
 # ---- peers and tools ----
 need=()
@@ -57,24 +101,14 @@ if [ ! -x "$gen" ]; then
   gen="$out/fanout_bench"
 fi
 
-# ---- limits: the open-file limit caps connections per process ----
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-fd_hard="$(ulimit -Hn)"
-if [ -z "${IDLE:-}" ]; then
-  if [ "$fd_hard" = unlimited ] || [ "$fd_hard" -gt 101000 ]; then
-    IDLE=10000,100000
-  else
-    # Neither the servers nor the generator can hold more than fd_hard sockets; raising the
-    # hard limit needs CAP_SYS_RESOURCE.
-    IDLE="10000,$(((fd_hard - 1000) / 1000 * 1000))"
-    echo "note: open-file hard limit is $fd_hard (raising it needs CAP_SYS_RESOURCE): idle runs go to $IDLE"
-  fi
-fi
-
 # ---- the namespace ----
 current=""
 chatd_pid=""
+gw_extra=()  # gatewayd processes beyond chatd's (idle runs over several instances)
+gen_pids=()  # generators running in parallel
 cleanup() {
+  local p
+  for p in "${gen_pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   if [ -n "$current" ]; then stop_system "$current" || true; fi
   ip netns del "$NS" 2>/dev/null || true
 }
@@ -88,11 +122,18 @@ for i in $(seq 2 20); do in_ns ip addr add "127.0.0.$i/8" dev lo; done
 in_ns sysctl -qw net.core.somaxconn=65535 net.ipv4.tcp_max_syn_backlog=65535 \
   net.ipv4.ip_local_port_range="1024 65000" net.ipv4.tcp_rmem="4096 16384 4194304" \
   net.ipv4.tcp_wmem="4096 16384 4194304"
+# The servers' ports (each instance's: the first one's plus its index) are kept out of the
+# client port range: mosquitto's WebSocket listener binds every address, so a client
+# socket left by an earlier run (TIME_WAIT, on 127.0.0.x) with that port as its source
+# port keeps it from starting ("Unable to create websockets listener").
+in_ns sysctl -qw net.ipv4.ip_local_reserved_ports="1883-1999,4222-4299,4369,5222-5399,8222-8299,8443-8499,8790-8899,9001-9099"
 
-# ---- systems: start sets PIDS, PORT and ARGS ----
+# ---- systems: start SYSTEM [K] sets PIDS_OF and PORT_OF (one entry per instance), PIDS
+# and PORT (instance 0's) and ARGS ----
 start_system() {
-  local sys="$1"
+  local sys="$1" k="${2:-1}" i
   current="$sys"
+  PIDS_OF=() PORT_OF=()
   case "$sys" in
     gatewayd)
       local d="$out/run/chat" && rm -rf "$d" && mkdir -p "$d"
@@ -130,26 +171,42 @@ TOML
       cid=$(in_ns curl -sf -X POST -H "$auth" -H 'Content-Type: application/json' \
         -d '{"name":"room","type":0}' "http://127.0.0.1:8790/api/v10/guilds/$gid/channels" |
         python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
-      PIDS=$(ps -o pid=,comm= --ppid "$chatd_pid" | awk '$2=="gatewayd"{print $1}')
-      PORT=8790
+      PIDS_OF=("$(ps -o pid=,comm= --ppid "$chatd_pid" | awk '$2=="gatewayd"{print $1}')")
+      PORT_OF=(8790)
+      # More instances: more gatewayd processes on the same bus and daemons, ports 8801...
+      for ((i = 1; i < k; i++)); do
+        local port=$((8800 + i))
+        CHAT_GATEWAY_LISTEN="127.0.0.1:$port" ip netns exec "$NS" nice -n "$NICE" \
+          "$bin/gatewayd" --config "$d/chat.toml" >"$d/gatewayd.$i.log" 2>&1 &
+        gw_extra+=($!)
+        ok=""
+        for _ in $(seq 1 600); do
+          in_ns curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && { ok=1; break; }
+          kill -0 "${gw_extra[-1]}" 2>/dev/null || break
+          sleep 0.1
+        done
+        [ -n "$ok" ] || { echo "gatewayd $i not ready; see $d/gatewayd.$i.log" >&2; return 1; }
+        PIDS_OF+=("${gw_extra[-1]}")
+        PORT_OF+=("$port")
+      done
       ARGS=(--system gatewayd --token "$tok" --channel "$cid")
       ;;
-    nats)
-      PIDS=$(in_ns nice -n "$NICE" "$here/bench/peers/peers.sh" start nats "$out/run")
-      PORT=8443
-      ARGS=(--system nats)
-      ;;
-    mosquitto)
-      PIDS=$(in_ns nice -n "$NICE" "$here/bench/peers/peers.sh" start mosquitto "$out/run")
-      PORT=9001
-      ARGS=(--system mqtt)
-      ;;
-    ejabberd)
-      PIDS=$(in_ns nice -n "$NICE" "$here/bench/peers/peers.sh" start ejabberd "$out/run")
-      PORT=5280
-      ARGS=(--system xmpp)
+    nats | mosquitto | ejabberd)
+      # Instance i listens on instance 0's port plus i (bench/peers/peers.sh).
+      local base=8443 gen_sys=nats
+      [ "$sys" != mosquitto ] || { base=9001; gen_sys=mqtt; }
+      [ "$sys" != ejabberd ] || { base=5280; gen_sys=xmpp; }
+      for ((i = 0; i < k; i++)); do
+        local pid
+        pid=$(in_ns nice -n "$NICE" "$here/bench/peers/peers.sh" start "$sys" "$out/run" "$i") || return 1
+        PIDS_OF+=("$pid")
+        PORT_OF+=("$((base + i))")
+      done
+      ARGS=(--system "$gen_sys")
       ;;
   esac
+  PIDS="${PIDS_OF[0]}"
+  PORT="${PORT_OF[0]}"
   sleep 1  # let the fresh server finish its start-up allocations before the RSS baseline
 }
 
@@ -162,6 +219,10 @@ stop_system() {
   local sys="$1"
   case "$sys" in
     gatewayd)
+      local p
+      for p in "${gw_extra[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+      for p in "${gw_extra[@]}"; do wait "$p" 2>/dev/null || true; done
+      gw_extra=()
       if [ -n "$chatd_pid" ]; then
         kill -TERM "$chatd_pid" 2>/dev/null || true
         wait "$chatd_pid" 2>/dev/null || true
@@ -212,14 +273,58 @@ PY
   stop_system "$sys"
 }
 
-echo "fan-out comparison: systems [$SYSTEMS], $REPEATS repetitions, idle $IDLE, $SUBS subscribers at $RATES msg/s"
+run_idle_many() {  # run_idle_many SYSTEM CONNECTIONS: one idle step over several instances
+  local sys="$1" n="$2"
+  local k=$(((n + PER_PROC - 1) / PER_PROC))
+  local per=$(((n + k - 1) / k)) i
+  if ! start_system "$sys" "$k"; then
+    stop_system "$sys"
+    return 0
+  fi
+  echo "== $sys idle $n over $k instances (pids ${PIDS_OF[*]}, load $(cut -d' ' -f1-3 /proc/loadavg))"
+  # Together the generators keep about 1,000 connections in set-up, as one does alone
+  # (gatewayd's guildd refuses identifies past ~1,800 in flight), and take longer to connect.
+  local inflight=$((1000 / k > 50 ? 1000 / k : 50))
+  local files=()
+  for ((i = 0; i < k; i++)); do
+    local ni=$per src
+    [ $((i * per + ni)) -le "$n" ] || ni=$((n - i * per))
+    # Each generator its own source addresses: a share of 127.0.0.2-20 while there are
+    # enough, else 127.<1 + i/250>.<i%250>.1 (all of 127/8 is local on lo).
+    if [ "$k" -le 19 ]; then
+      src=(--src-base "127.0.0.$((2 + i * (19 / k)))" --src-count "$((19 / k))")
+    else
+      src=(--src-base "127.$((1 + i / 250)).$((i % 250)).1" --src-count 1)
+    fi
+    files+=("$out/run/idle.$i.out")
+    ip netns exec "$NS" timeout 1800 nice -n "$NICE" "$gen" "${ARGS[@]}" --port "${PORT_OF[i]}" \
+      --pid "${PIDS_OF[i]}" --scenario idle --connections "$ni" --settle 5 \
+      --max-inflight "$inflight" --connect-timeout 1500 "${src[@]}" --tag "i$i" \
+      >"${files[i]}" 2>"$out/run/idle.$i.err" &
+    gen_pids+=($!)
+  done
+  for i in "${!gen_pids[@]}"; do wait "${gen_pids[i]}" 2>/dev/null || true; done
+  gen_pids=()
+  for ((i = 0; i < k; i++)); do
+    sed "s/^/[instance $i] /" "$out/run/idle.$i.err" >>"$out/fanout.log"
+    cat "${files[i]}" >>"$out/raw.txt"
+  done
+  python3 "$here/bench/fanout/table.py" --merge "$n" "${files[@]}" | tee -a "$out/raw.txt" |
+    sed -n 's/^RESULT //p' | tee -a "$results" | python3 "$here/bench/fanout/table.py" --progress || true
+  stop_system "$sys"
+}
+
+fan="no fan-out runs"
+[ -z "$RATES" ] || fan="$SUBS subscribers at $RATES msg/s"
+echo "fan-out comparison: systems [$SYSTEMS], $REPEATS repetitions, idle $IDLE (at most $PER_PROC per server process), $fan"
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "output: $out"
 start_s=$SECONDS
 for rep in $(seq 1 "$REPEATS"); do
   echo "--- repetition $rep of $REPEATS"
   for sys in $SYSTEMS; do
-    [ "$IDLE" = none ] || run "$sys" idle --connections "$IDLE" --settle 5
+    [ -z "$idle_one" ] || run "$sys" idle --connections "$idle_one" --settle 5
+    for n in "${idle_many[@]}"; do run_idle_many "$sys" "$n"; done
     # One fresh server per rate, so that a saturated server's backlog from the first rate
     # does not spill into the second.
     for rate in ${RATES//,/ }; do

@@ -5,7 +5,14 @@ Input: a file of JSON objects, one per line (the RESULT lines, each with "system
 for idle runs, "target"; for fan-out runs, "rate_msgs"). Each figure is the median over
 the repetitions; the "x" columns are gatewayd's figure divided by the peer's, so below 1
 is better for memory and latency and above 1 is better for deliveries/s.
+An idle run over several server instances (one generator per instance, each its own
+RESULT line) is first merged into one row with --merge: the connections, failures and RSS
+figures summed over the instances (so bytes_per_conn is the sum of each instance's RSS
+growth over its fresh baseline, divided by all connections), connect_s the slowest
+generator's (they run in parallel), connect_rate all connections over that, and
+"instances" how many there were.
 Usage: table.py RESULTS.jsonl [--markdown] | table.py --progress < RESULT-lines
+       table.py --merge TARGET GENERATOR-OUTPUT...   (prints one merged RESULT line)
 """
 import json
 import statistics
@@ -51,6 +58,37 @@ def fmt(v, kind):
     return f"{v:.0f}"
 
 
+def merge(target, paths):
+    """One idle RESULT for TARGET connections from the generators' outputs in PATHS."""
+    parts = [r for p in paths for r in load(p) if r.get("scenario") == "idle"]
+    if not parts:
+        sys.exit("table.py --merge: no idle RESULT line in " + " ".join(paths))
+    connected = sum(r["connected"] for r in parts)
+    base = sum(r["rss_base_kb"] for r in parts)
+    rss = sum(r["rss_kb"] for r in parts)
+    growth = sum(max(0, r["rss_kb"] - r["rss_base_kb"]) for r in parts)
+    connect_s = max(r["connect_s"] for r in parts)
+    reasons = {}
+    for r in parts:
+        for k, v in r.get("reasons", {}).items():
+            reasons[k] = reasons.get(k, 0) + v
+    row = {
+        "system": parts[0]["system"], "scenario": "idle", "target": target,
+        "connected": connected, "failed": sum(r["failed"] for r in parts),
+        "dropped": sum(r["dropped"] for r in parts), "connect_s": connect_s,
+        "connect_rate": round(connected / max(connect_s, 1e-3)),
+        "rss_base_kb": base, "rss_kb": rss,
+        "bytes_per_conn": round(growth * 1024 / connected) if connected else 0,
+        "reasons": reasons, "instances": len(paths),
+        "per_instance": [{"connected": r["connected"], "rss_base_kb": r["rss_base_kb"],
+                          "rss_kb": r["rss_kb"]} for r in parts],
+    }
+    # Fewer RESULT lines than generators means one of them never got to report.
+    if len(parts) < len(paths):
+        row["missing_instances"] = len(paths) - len(parts)
+    print("RESULT " + json.dumps(row, separators=(",", ":")), flush=True)
+
+
 def progress():
     """One line per RESULT object read from stdin, as the runs go."""
     for line in sys.stdin:
@@ -59,7 +97,8 @@ def progress():
         except ValueError:
             continue
         if r.get("scenario") == "idle":
-            print(f"   idle {r['connected']:>7} conns: {r['bytes_per_conn']:>8.0f} B/conn, "
+            over = f" over {r['instances']} instances" if r.get("instances", 1) > 1 else ""
+            print(f"   idle {r['connected']:>7} conns{over}: {r['bytes_per_conn']:>8.0f} B/conn, "
                   f"{r['connect_rate']:.0f} conn/s, failed {r['failed']}", flush=True)
         else:
             print(f"   {r['rate_msgs']:>4} msg/s x {r['subscribers']}: {r['dps']:>9.0f} deliveries/s "
@@ -70,6 +109,9 @@ def progress():
 def main():
     if "--progress" in sys.argv:
         return progress()
+    if "--merge" in sys.argv:
+        at = sys.argv.index("--merge")
+        return merge(int(sys.argv[at + 1]), sys.argv[at + 2:])
     rows = load(sys.argv[1])
     md = "--markdown" in sys.argv
     systems = ["gatewayd"] + PEERS
@@ -86,14 +128,18 @@ def main():
             counts[s] = len(got)
         lines.append((label, kind, better, vals, counts))
 
+    def processes(t):  # " (K server processes per system)" when the run at t used more than one
+        ks = sorted({r.get("instances", 1) for r in rows if r.get("scenario") == "idle" and r["target"] == t})
+        return "" if ks == [1] else f" ({'/'.join(map(str, ks))} server processes per system)"
+
     targets = sorted({r["target"] for r in rows if r.get("scenario") == "idle"})
     for t in targets:
         sel = lambda r, t=t: r.get("scenario") == "idle" and r["target"] == t
-        add(f"idle: server RSS per connection at {t:,}", "bytes", "lower",
+        add(f"idle: server RSS per connection at {t:,}{processes(t)}", "bytes", "lower",
             lambda r, t=t: r["bytes_per_conn"] if r["connected"] >= 0.99 * t else None, sel)
     if targets:
         t = targets[-1]
-        add(f"idle: connections set up per second (to {t:,})", "n", "higher",
+        add(f"idle: connections set up per second (to {t:,}){processes(t)}", "n", "higher",
             lambda r: r["connect_rate"], lambda r, t=t: r.get("scenario") == "idle" and r["target"] == t)
     for rate in sorted({r["rate_msgs"] for r in rows if r.get("scenario") == "fanout"}):
         sel = lambda r, rate=rate: r.get("scenario") == "fanout" and r["rate_msgs"] == rate

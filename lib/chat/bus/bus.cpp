@@ -1,5 +1,4 @@
-// See bus.hpp. libnats runs on our loops through loop_adapter (not libnats' own libevent
-// adapter header: see loop_adapter.hpp for why).
+// See bus.hpp.
 #include "chat/bus/bus.hpp"
 
 #include <event2/thread.h>
@@ -9,7 +8,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "chat/bus/loop_adapter.hpp"
 #include "chat/obs/log.hpp"
 
 namespace chat::bus {
@@ -291,8 +289,8 @@ std::unique_ptr<Bus> Bus::connect(event_base* base, const std::string& url, cons
     return nullptr;
   }
   natsOptions_SetName(opts, name.c_str());
-  natsOptions_SetEventLoop(opts, base, loop_adapter::attach, loop_adapter::read,
-                           loop_adapter::write, loop_adapter::detach);
+  // No natsOptions_SetEventLoop: libnats reads and flushes the socket on threads of its
+  // own (bus.hpp says why).
   natsOptions_SetAllowReconnect(opts, true);
   natsOptions_SetMaxReconnect(opts, -1);
   natsOptions_SetReconnectWait(opts, 250);

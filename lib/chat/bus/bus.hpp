@@ -1,10 +1,18 @@
-// The bus: one NATS connection (libnats) attached to one thread's libevent loop.
+// The bus: one NATS connection (libnats) serving one thread's libevent loop.
 //
-// libnats reads and writes the socket from the loop (its libevent adapter), but it calls
-// message handlers on a delivery thread of its own. Bus hands every message to the owning
-// loop through one queue and one wake-up (ARCHITECTURE.md "Threads"): handlers given to
-// subscribe() and request() always run on the loop thread, so daemon state needs no locks.
-// Publishing is done from the loop thread.
+// libnats reads the socket, flushes publishes and calls message handlers on threads of its
+// own; Bus hands every message to the owning loop through one queue and one wake-up
+// (ARCHITECTURE.md "Threads"): handlers given to subscribe() and request() always run on
+// the loop thread, so daemon state needs no locks. Publishing is done from the loop thread.
+//
+// The socket is not attached to the loop (natsOptions_SetEventLoop), though that was the
+// first design: in that mode libnats 3.4.1 keeps its protocol parser's state across a
+// reconnect, so a message cut by a dropped connection was completed with the new
+// connection's bytes (one garbled message, and the messages swallowed into it lost
+// without a word; tests/unit/bus/reconnect_test.cpp), and its libevent adapter could
+// deadlock the loop on a reconnect (the reconnect thread freeing a socket event whose
+// callback, on the loop, waited for the connection's lock). Its own read thread starts
+// every connection with a fresh parser.
 //
 // Requests use one wildcard inbox subscription per connection; each request has a token,
 // a timeout timer on the loop, and fails fast with Status::no_responders when nobody

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <random>
 
+#include "bad_request.hpp"
 #include "chat/obs/log.hpp"
 #include "chat/proto/ops.hpp"
 #include "chat/proto/subjects.hpp"
@@ -145,13 +146,33 @@ void Service::answer(const bus::Message& m, const proto::PresenceReply& reply) {
 void Service::on_request(bus::Message& m) {
   proto::PresenceRequest req;
   std::string error;
-  if (!proto::unpack(m.data, req, &error) || req.v > proto::kPresenceSchemaVersion) {
+  if (!proto::unpack(m.data, req, &error)) {
+    // `req` may be half filled (v keeps its default when the map itself is refused), so
+    // what is logged comes from the bytes: the op if one can be read, the field refused,
+    // the size and the first bytes. A well-formed head followed by unrelated bytes points
+    // at damage on the way (e.g. a bus connection lost mid-message), not at a sender.
+    BadRequest bad = describe_bad_request(m.data);
     bad_messages_->inc();
     log::warn("presence", "bad request dropped",
-              {{"subject", m.subject}, {"error", error}, {"v", req.v}});
+              {{"subject", m.subject},
+               {"error", error},
+               {"op", bad.op},
+               {"field", bad.field},
+               {"bytes", bad.bytes},
+               {"head", bad.head},
+               {"request", m.reply.empty() ? "no" : "yes"}});
     proto::PresenceReply r;
     r.status = 400;
-    r.error = error.empty() ? "unsupported version" : "undecodable: " + error;
+    r.error = "undecodable: " + error + (bad.field.empty() ? "" : " (" + bad.field + ")");
+    return answer(m, r);
+  }
+  if (req.v > proto::kPresenceSchemaVersion) {
+    bad_messages_->inc();
+    log::warn("presence", "request of a newer version dropped",
+              {{"subject", m.subject}, {"op", req.op}, {"v", req.v}});
+    proto::PresenceReply r;
+    r.status = 400;
+    r.error = "unsupported version";
     return answer(m, r);
   }
   uint64_t t = now();

@@ -27,6 +27,7 @@ import time
 
 import chattest
 from bulk_members import restart_guildd, write_members
+from chatfixtures import new_guild, new_user
 from msgpack_mini import packb, unpackb
 from nats_mini import NatsClient
 
@@ -44,21 +45,6 @@ MID_BULK = 98
 BIG_BASE = 1 << 50
 MID_BASE = (1 << 50) + 1000000
 MAX_PAYLOAD = 1024 * 1024
-
-
-def new_user(port, admin, name):
-    status, u, _ = rest(port, "POST", "/admin/users", admin, {"name": name, "bot": True})
-    check(status == 200 and u.get("token"), "create user %s: %s %r" % (name, status, u))
-    return u
-
-
-def new_guild(port, admin, name, members):
-    status, g, _ = rest(port, "POST", "/guilds", admin, {"name": name})
-    check(status in (200, 201), "create guild %s: %s %r" % (name, status, g))
-    for u in members:
-        status, _, _ = rest(port, "PUT", "/guilds/%s/members/%s" % (g["id"], u["id"]), admin)
-        check(status in (200, 201, 204), "add member %s: %s" % (u["name"], status))
-    return g["id"]
 
 
 def identify(port, token, extra=None, intents=INTENTS):

@@ -23,6 +23,7 @@ import sys
 import time
 
 import chattest
+from chatfixtures import add_member, new_guild, new_user
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_gateway_api import check, rest  # noqa: E402
@@ -34,25 +35,6 @@ CAP = 2
 GUILD_MEMBERS = 1 << 1
 REFUSED = "chat_gatewayd_presence_watch_refused_total"
 CAP_LOG = "presence watch limit reached"
-
-
-def new_user(port, admin, name):
-    status, u, _ = rest(port, "POST", "/admin/users", admin, {"name": name, "bot": True})
-    check(status == 200 and u.get("token"), "create user %s: %s %r" % (name, status, u))
-    return u
-
-
-def new_guild(port, admin, name, members):
-    status, g, _ = rest(port, "POST", "/guilds", admin, {"name": name})
-    check(status in (200, 201), "create guild %s: %s %r" % (name, status, g))
-    for u in members:
-        add_member(port, admin, g["id"], u)
-    return g["id"]
-
-
-def add_member(port, admin, gid, u):
-    status, _, _ = rest(port, "PUT", "/guilds/%s/members/%s" % (gid, u["id"]), admin)
-    check(status in (200, 201, 204), "add member %s: %s" % (u["name"], status))
 
 
 def gateway_metric(port, name):

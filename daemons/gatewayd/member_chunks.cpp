@@ -3,8 +3,10 @@
 // (query "", limit 0: Discord's "all members"), which is paged from guildd's member.list
 // one page of 1000 at a time: chunk_count is fixed at the first page from the guild's
 // member_count, the next page is asked only once the previous chunk went out and the
-// client has read most of what is queued, and a session that is gone (looked up by id in
-// every callback) or no longer ready stops the paging. Presences, when asked and
+// client has read most of what is queued. The session is looked up by id in every
+// callback: one that is gone stops the paging; one that is detached (its connection
+// dropped, a RESUME may come) parks it, and a RESUME carries it on after RESUMED, from
+// the chunk after the last one dispatched (those are replayed). Presences, when asked and
 // allowed, come from PresenceClient::member_chunk.
 #include "session.hpp"
 
@@ -73,6 +75,7 @@ struct Session::MemberPaging {
   uint32_t count = 0;  // chunk_count; 0 until the first page
   uint64_t asked = 0;  // the size of the page in flight
   bool presences = false;
+  bool parked_last = false;  // parked after the last page: only empty chunks are owed
   Json nonce;
 };
 
@@ -158,7 +161,10 @@ void Session::request_member_page(const std::shared_ptr<MemberPaging>& p) {
   uint64_t sid = id_;
   worker_.guild_request(req, [w, sid, p](bus::Status, proto::GuildReply& reply) {
     Session* s = w->find(sid);  // a session closed meanwhile stops the paging here
-    if (s && s->state_ == State::ready) s->on_member_page(p, reply);
+    if (!s) return;
+    if (s->state_ == State::ready) return s->on_member_page(p, reply);
+    // Detached: the page is dropped (p->after has not moved) and asked again on RESUME.
+    s->park_member_paging(p, false);
   });
 }
 
@@ -204,6 +210,8 @@ void Session::on_member_page(const std::shared_ptr<MemberPaging>& p,
                                     Session* s = w->find(sid);
                                     if (s && s->state_ == State::ready)
                                       s->member_page_sent(p, last);
+                                    else if (s)  // the chunk is in the replay buffer
+                                      s->park_member_paging(p, last);
                                   });
 }
 
@@ -216,7 +224,10 @@ void Session::member_page_sent(const std::shared_ptr<MemberPaging>& p, bool last
     uint64_t sid = id_;
     bool later = run_later(worker_, 10, [w, sid, p] {
       Session* s = w->find(sid);
-      if (s && s->state_ == State::ready) s->member_page_sent(p, false);
+      if (s && s->state_ == State::ready)
+        s->member_page_sent(p, false);
+      else if (s)
+        s->park_member_paging(p, false);
     });
     if (later) return;
   }
@@ -229,12 +240,33 @@ void Session::finish_member_paging(const std::shared_ptr<MemberPaging>& p) {
         members_chunk(p->guild_id, Json::array(), p->index++, p->count, Json::array(), p->nonce);
     dispatch(make_dispatch("GUILD_MEMBERS_CHUNK", dump(chunk)));
   }
+  if (p->index < p->count) return park_member_paging(p, true);  // dropped while writing
   log::debug("ws", "members chunked",
              {{"session", hex_id(id_)},
               {"guild", p->guild_id},
               {"members", p->sent},
               {"chunks", p->count},
               {"ms", worker_.now_ms() - p->started_ms}});
+}
+
+void Session::park_member_paging(const std::shared_ptr<MemberPaging>& p, bool last) {
+  if (state_ != State::detached) return;  // closed: the request ends with the session
+  p->parked_last = last;
+  parked_paging_.push_back(p);
+}
+
+void Session::resume_member_paging() {
+  std::vector<std::shared_ptr<MemberPaging>> parked;
+  parked.swap(parked_paging_);
+  for (const std::shared_ptr<MemberPaging>& p : parked) {
+    if (state_ != State::ready) {  // dropped again while writing: parked again
+      park_member_paging(p, p->parked_last);
+      continue;
+    }
+    log::debug("ws", "member chunking resumed",
+               {{"session", hex_id(id_)}, {"guild", p->guild_id}, {"chunk", p->index}});
+    member_page_sent(p, p->parked_last);
+  }
 }
 
 }  // namespace chat::gateway

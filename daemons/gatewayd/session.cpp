@@ -459,6 +459,7 @@ void Session::finish_resume(uint32_t seq) {
              {"from_seq", seq},
              {"replayed", replayed},
              {"remote", remote_worker_ ? 1 : 0}});
+  if (state_ == State::ready) resume_member_paging();
 }
 
 // ---- endings -----------------------------------------------------------------------
@@ -535,6 +536,7 @@ void Session::end() {
     w->post([w, pid] { w->proxy_close(pid, 1000); });
   }
   remote_worker_ = nullptr;
+  parked_paging_.clear();  // op 8 requests left for a RESUME that will not come
   state_ = State::closed;
   worker_.retire(id_);
 }

@@ -145,6 +145,12 @@ class Session {
   void member_page_sent(const std::shared_ptr<MemberPaging>& p, bool last);
   // The chunks still owed go out empty, so the last one says chunk_index + 1 == chunk_count.
   void finish_member_paging(const std::shared_ptr<MemberPaging>& p);
+  // A detached session keeps its requests' paging where it stopped (`last`: only the
+  // empty chunks at the end are owed); a closed one drops it.
+  void park_member_paging(const std::shared_ptr<MemberPaging>& p, bool last);
+  // After RESUMED: the parked requests go on from where they stopped.
+  void resume_member_paging();
+  std::vector<std::shared_ptr<MemberPaging>> parked_paging_;
 };
 
 }  // namespace chat::gateway

@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <deque>
 #include <map>
 #include <sstream>
 #include <string>
@@ -59,6 +60,7 @@ struct Options {
   int src_count = 19;
   long per_src = 30000;
   long max_inflight = 1000;
+  int retries = 0;  // a failed set-up is tried again this many times (1 s apart), as a client would
   double connect_timeout_s = 300;
   size_t size = 100;
   std::string ready_file, stop_file, dump_file;
@@ -80,7 +82,7 @@ void usage() {
                "  --scenario idle|fanout  --connections 10000,100000  --subscribers 5000\n"
                "  --rates 10,100 (msgs/s)  --duration S  --drain S  --settle S  --probes N\n"
                "  --pid PID[,PID] (server RSS/CPU)  --src-base 127.0.0.2 --src-count N\n"
-               "  --per-src N  --max-inflight N  --connect-timeout S  --size BYTES\n"
+               "  --per-src N  --max-inflight N  --retries N  --connect-timeout S  --size BYTES\n"
                "  --token T --channel C (gatewayd)  --room R  --tag T\n"
                "  --tokens-file F (gatewayd: one token per line, subscriber i uses line i %% n)\n"
                "  hold: --ready-file F --stop-file F --dump F --expect N\n");
@@ -126,6 +128,8 @@ bool parse(int argc, char** argv, Options& o) {
       o.per_src = std::atol(v.c_str());
     else if (k == "--max-inflight")
       o.max_inflight = std::atol(v.c_str());
+    else if (k == "--retries")
+      o.retries = std::atoi(v.c_str());
     else if (k == "--connect-timeout")
       o.connect_timeout_s = std::atof(v.c_str());
     else if (k == "--size")
@@ -221,6 +225,13 @@ std::string json_str(const std::string& s) {
 class Subscribers : public Events {
  public:
   long ready_n = 0, failed_setup = 0, dropped = 0;
+  long setting_up = 0;  // connections started and neither ready nor failed yet
+  // Retries of failed set-ups (--retries): attempts per subscriber index, and the indexes
+  // due again, with when.
+  int max_retries = 0;
+  long retried = 0;
+  std::vector<uint8_t> attempts;
+  std::deque<std::pair<uint64_t, uint32_t>> retry_due;
   uint64_t deliveries = 0, last_delivery_ns = 0;
   char phase = '0';
   std::vector<uint32_t> latency_us;
@@ -229,7 +240,10 @@ class Subscribers : public Events {
   std::vector<uint64_t> per_msg_sent, per_msg_last;
   std::map<std::string, long> reasons;
 
-  void ready(Conn&) override { ++ready_n; }
+  void ready(Conn&) override {
+    ++ready_n;
+    --setting_up;
+  }
   void delivery(Conn& c, std::string_view p) override {
     size_t at = p.find("bench:");
     if (at == std::string_view::npos || at + 8 >= p.size() || p[at + 6] != phase) return;
@@ -260,10 +274,18 @@ class Subscribers : public Events {
     if (sent && now > sent) latency_us.push_back(static_cast<uint32_t>((now - sent) / 1000));
   }
   void failed(Conn& c, const char* why) override {
-    if (c.ready)
+    if (c.ready) {
       ++dropped;
-    else
-      ++failed_setup;
+    } else {
+      --setting_up;
+      if (c.id < attempts.size() && attempts[c.id] < max_retries) {
+        ++attempts[c.id];
+        ++retried;
+        retry_due.emplace_back(mono_ns() + 1000000000ULL, c.id);
+      } else {
+        ++failed_setup;
+      }
+    }
     std::string w = why ? why : "?";
     if (reasons.size() < 20 || reasons.count(w)) ++reasons[w];
   }
@@ -344,10 +366,10 @@ class Bench {
     keepalive();
     std::printf(
         "RESULT {\"system\":%s,\"scenario\":\"hold\",\"target\":%ld,\"connected\":%ld,"
-        "\"failed\":%ld,\"dropped\":%ld,\"connect_s\":%.2f,\"connect_rate\":%.0f,"
-        "\"reasons\":%s}\n",
+        "\"failed\":%ld,\"dropped\":%ld,\"retried\":%ld,\"connect_s\":%.2f,"
+        "\"connect_rate\":%.0f,\"reasons\":%s}\n",
         json_str(o_.system).c_str(), o_.subscribers, subs_.ready_n, subs_.failed_setup,
-        subs_.dropped, connect_s, subs_.ready_n / std::max(connect_s, 1e-3),
+        subs_.dropped, subs_.retried, connect_s, subs_.ready_n / std::max(connect_s, 1e-3),
         reasons_json(subs_.reasons).c_str());
     std::fflush(stdout);
     if (!o_.ready_file.empty()) std::ofstream(o_.ready_file) << subs_.ready_n << "\n";
@@ -486,24 +508,34 @@ class Bench {
   void connect_subscribers(long target) {
     uint64_t end = mono_ns() + static_cast<uint64_t>(o_.connect_timeout_s * 1e9);
     uint64_t next_report = mono_ns() + 5000000000ULL;
+    subs_.max_retries = o_.retries;
+    if (o_.retries > 0) subs_.attempts.resize(static_cast<size_t>(target), 0);
     while (true) {
       long settled = subs_.ready_n + subs_.failed_setup;
-      while (started_ < target && started_ - settled < o_.max_inflight && !exhausted_) {
+      while (subs_.setting_up < o_.max_inflight && !exhausted_) {
+        // A retry that is due first, then the next new subscriber.
+        bool again = !subs_.retry_due.empty() && subs_.retry_due.front().first <= mono_ns();
+        if (!again && started_ >= target) break;
         uint32_t idx = static_cast<uint32_t>(started_);
+        if (again) {
+          idx = subs_.retry_due.front().second;
+          subs_.retry_due.pop_front();
+        }
         uint32_t src = 0;
         if (o_.src_count > 0) {
           uint32_t base = ntohl(src_base_);
-          src = htonl(base + static_cast<uint32_t>((started_ / o_.per_src) % o_.src_count));
+          src = htonl(base + static_cast<uint32_t>((long(idx) / o_.per_src) % o_.src_count));
         }
         int err = 0;
         Conn* c = rx_.connect(src, idx, false, err);
-        ++started_;
+        if (!again) ++started_;
         if (!c) {
           ++subs_.failed_setup;
           ++subs_.reasons[std::string("connect: ") + strerror(err)];
           if (err == EADDRNOTAVAIL || err == EMFILE || err == ENFILE) exhausted_ = true;
           continue;
         }
+        ++subs_.setting_up;
         c->probe = probe_every_ && (idx % probe_every_) == probe_every_ / 2;
       }
       rx_.poll(5);
@@ -519,8 +551,9 @@ class Bench {
       }
       if (now > next_report) {
         next_report = now + 5000000000ULL;
-        std::fprintf(stderr, "fanout: %s: %ld ready, %ld failed, %ld started\n", o_.system.c_str(),
-                     subs_.ready_n, subs_.failed_setup, started_);
+        std::fprintf(stderr, "fanout: %s: %ld ready, %ld failed, %ld started, %ld retried\n",
+                     o_.system.c_str(), subs_.ready_n, subs_.failed_setup, started_,
+                     subs_.retried);
       }
     }
   }

@@ -26,6 +26,8 @@
 #   SETTLE [12] s between the last READY and the RSS reading
 #   FLOOR [0]  1: after the messages, the same fan-out by bench/floor's fanout_floor (bare
 #              write() to READY-many loopback connections, bare readers): the kernel's floor
+#   RETRIES [3]  a session whose set-up failed (e.g. guildd answered 503 when overloaded) is
+#              tried again, 1 s later, up to this many times, as a real client reconnects
 #   NICE [5]   OUT [new /tmp/chatscale-XXXXXX] (results kept; daemon data removed)
 set -euo pipefail
 here="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -42,6 +44,7 @@ GAP="${GAP:-2}"
 CONNECT_S="${CONNECT_S:-600}"
 HOLD_S="${HOLD_S:-900}"
 NICE="${NICE:-5}"
+RETRIES="${RETRIES:-3}"
 NS=chatscale
 out="${OUT:-$(mktemp -d /tmp/chatscale-XXXXXX)}"
 mkdir -p "$out"
@@ -217,7 +220,7 @@ for i in $(seq 0 $((PROCS - 1))); do
   ip netns exec "$NS" nice -n "$NICE" "$gen" --system gatewayd --scenario hold --port "$port" \
     --token "$tok" --tokens-file "$run/tokens" --channel "$cid" --subscribers "$n" \
     --src-base "127.$((1 + i / 250)).$((i % 250)).1" --src-count 1 --per-src 1000000 \
-    --max-inflight "$INFLIGHT" --connect-timeout "$CONNECT_S" --duration "$HOLD_S" \
+    --max-inflight "$INFLIGHT" --retries "$RETRIES" --connect-timeout "$CONNECT_S" --duration "$HOLD_S" \
     --expect "$MESSAGES" --ready-file "$run/ready.$i" --stop-file "$run/stop" \
     --dump "$out/lat.$i" --tag "g$i" >"$out/gen.$i.out" 2>"$out/gen.$i.err" &
   gen_pids+=($!)
@@ -239,8 +242,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 reasons = {}
 for r in rows:
     for k, v in r["reasons"].items(): reasons[k] = reasons.get(k, 0) + v
-print("scale: per generator: ready %s, failed %d, connect s %s; reasons %s" % (
-    [r["connected"] for r in rows], sum(r["failed"] for r in rows),
+print("scale: per generator: ready %s, failed %d (after %d retries), connect s %s; reasons %s" % (
+    [r["connected"] for r in rows], sum(r["failed"] for r in rows), sum(r.get("retried", 0) for r in rows),
     [r["connect_s"] for r in rows], reasons or "-"))
 PY
 

@@ -29,8 +29,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
@@ -552,8 +552,7 @@ class Bench {
       if (now > next_report) {
         next_report = now + 5000000000ULL;
         std::fprintf(stderr, "fanout: %s: %ld ready, %ld failed, %ld started, %ld retried\n",
-                     o_.system.c_str(), subs_.ready_n, subs_.failed_setup, started_,
-                     subs_.retried);
+                     o_.system.c_str(), subs_.ready_n, subs_.failed_setup, started_, subs_.retried);
       }
     }
   }

@@ -45,7 +45,9 @@ uint64_t mono_ns() {
 uint64_t cpu_ns() {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
-  auto ns = [](const timeval& tv) { return uint64_t(tv.tv_sec) * 1000000000u + uint64_t(tv.tv_usec) * 1000u; };
+  auto ns = [](const timeval& tv) {
+    return uint64_t(tv.tv_sec) * 1000000000u + uint64_t(tv.tv_usec) * 1000u;
+  };
   return ns(ru.ru_utime) + ns(ru.ru_stime);
 }
 
@@ -77,7 +79,7 @@ bool read_all(int fd, void* p, size_t n) {
   return true;
 }
 
-struct Report {  // child -> parent, once per round
+struct Report {          // child -> parent, once per round
   uint64_t last_ns = 0;  // readers: when the round's message was complete on all sockets
   uint64_t cpu_ns = 0;   // CPU used in the round
   uint64_t count = 0;    // writes done / messages read
@@ -191,15 +193,22 @@ int main(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string k = argv[i];
     const char* v = argv[i + 1];
-    if (k == "--connections") connections = std::atol(v);
-    else if (k == "--procs") procs = std::atoi(v);
-    else if (k == "--rounds") rounds = std::atoi(v);
-    else if (k == "--bytes") bytes = size_t(std::atol(v));
-    else if (k == "--port") port = std::atoi(v);
-    else if (k == "--gap") gap_s = std::atof(v);
+    if (k == "--connections")
+      connections = std::atol(v);
+    else if (k == "--procs")
+      procs = std::atoi(v);
+    else if (k == "--rounds")
+      rounds = std::atoi(v);
+    else if (k == "--bytes")
+      bytes = size_t(std::atol(v));
+    else if (k == "--port")
+      port = std::atoi(v);
+    else if (k == "--gap")
+      gap_s = std::atof(v);
     else {
-      std::fprintf(stderr, "usage: fanout_floor [--connections N] [--procs P] [--rounds R] "
-                           "[--bytes B] [--port PORT] [--gap S]\n");
+      std::fprintf(stderr,
+                   "usage: fanout_floor [--connections N] [--procs P] [--rounds R] "
+                   "[--bytes B] [--port PORT] [--gap S]\n");
       return 64;
     }
   }
@@ -260,11 +269,14 @@ int main(int argc, char** argv) {
   }
   uint64_t t_conn = mono_ns();
   Report rep{};
-  for (auto& c : writers) if (!read_all(c.ctl_out, &rep, sizeof rep)) die("writer set-up");
-  for (auto& c : readers) if (!read_all(c.ctl_out, &rep, sizeof rep)) die("reader set-up");
-  std::printf("floor: %ld connections, %d writer + %d reader processes, %zu-byte message, "
-              "connected in %.1f s\n",
-              connections, procs, procs, bytes, double(mono_ns() - t_conn) / 1e9);
+  for (auto& c : writers)
+    if (!read_all(c.ctl_out, &rep, sizeof rep)) die("writer set-up");
+  for (auto& c : readers)
+    if (!read_all(c.ctl_out, &rep, sizeof rep)) die("reader set-up");
+  std::printf(
+      "floor: %ld connections, %d writer + %d reader processes, %zu-byte message, "
+      "connected in %.1f s\n",
+      connections, procs, procs, bytes, double(mono_ns() - t_conn) / 1e9);
   std::vector<double> lasts, wcpu, rcpu;
   for (int round = 0; round < rounds; ++round) {
     timespec gap{time_t(gap_s), long((gap_s - double(time_t(gap_s))) * 1e9)};
@@ -287,14 +299,15 @@ int main(int argc, char** argv) {
     lasts.push_back(last_ms);
     wcpu.push_back(double(wc) / 1e3 / double(connections));
     rcpu.push_back(double(rc) / 1e3 / double(connections));
-    std::printf("floor: round %d: %lu written, writers done after %.1f ms, last connection "
-                "received after %.1f ms; CPU per write %.2f us, per read %.2f us\n",
-                round, (unsigned long)written, double(wdone - go) / 1e6, last_ms, wcpu.back(),
-                rcpu.back());
+    std::printf(
+        "floor: round %d: %lu written, writers done after %.1f ms, last connection "
+        "received after %.1f ms; CPU per write %.2f us, per read %.2f us\n",
+        round, (unsigned long)written, double(wdone - go) / 1e6, last_ms, wcpu.back(), rcpu.back());
   }
-  std::printf("floor: median over %d rounds: last connection after %.1f ms, writer CPU "
-              "%.2f us per write, reader CPU %.2f us per read\n",
-              rounds, median(lasts), median(wcpu), median(rcpu));
+  std::printf(
+      "floor: median over %d rounds: last connection after %.1f ms, writer CPU "
+      "%.2f us per write, reader CPU %.2f us per read\n",
+      rounds, median(lasts), median(wcpu), median(rcpu));
   for (auto& c : writers) ::close(c.ctl_in);
   for (auto& c : writers) waitpid(c.pid, nullptr, 0);
   for (auto& c : readers) waitpid(c.pid, nullptr, 0);

@@ -9,12 +9,12 @@
 //
 // The server here is a thread speaking just enough of the NATS protocol to a Bus.
 #include <arpa/inet.h>
-#include <catch2/catch.hpp>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <atomic>
 #include <chrono>
@@ -88,9 +88,10 @@ int accept_client(int lfd, uint16_t port, std::chrono::milliseconds limit = 1000
   if (::poll(&p, 1, int(limit.count())) <= 0) return -1;
   int fd = ::accept(lfd, nullptr, nullptr);
   if (fd >= 0)
-    send_all(fd, "INFO {\"server_id\":\"fake\",\"version\":\"2.9.10\",\"proto\":1,\"host\":"
-                 "\"127.0.0.1\",\"port\":" +
-                     std::to_string(port) + ",\"headers\":true,\"max_payload\":1048576}\r\n");
+    send_all(fd,
+             "INFO {\"server_id\":\"fake\",\"version\":\"2.9.10\",\"proto\":1,\"host\":"
+             "\"127.0.0.1\",\"port\":" +
+                 std::to_string(port) + ",\"headers\":true,\"max_payload\":1048576}\r\n");
   return fd;
 }
 
@@ -117,8 +118,8 @@ TEST_CASE("a connection cut mid-message: after the reconnect every message arriv
     first.fd = accept_client(lfd, port);
     if (first.fd < 0 || !first.until_subscribed(subject)) return;
     // Announce 100 bytes, send 50, and drop the client.
-    send_all(first.fd, "MSG " + subject + " " + first.sids[subject] + " 100\r\n" +
-                           std::string(50, 'A'));
+    send_all(first.fd,
+             "MSG " + subject + " " + first.sids[subject] + " 100\r\n" + std::string(50, 'A'));
     std::this_thread::sleep_for(100ms);
     ::close(first.fd);
     stage = 1;
@@ -128,8 +129,8 @@ TEST_CASE("a connection cut mid-message: after the reconnect every message arriv
     std::string burst;
     for (int i = 0; i < kAfter; ++i) {
       std::string body = "m" + std::to_string(i);
-      burst += "MSG " + subject + " " + second.sids[subject] + " " +
-               std::to_string(body.size()) + "\r\n" + body + "\r\n";
+      burst += "MSG " + subject + " " + second.sids[subject] + " " + std::to_string(body.size()) +
+               "\r\n" + body + "\r\n";
     }
     send_all(second.fd, burst);
     stage = 2;
@@ -146,8 +147,7 @@ TEST_CASE("a connection cut mid-message: after the reconnect every message arriv
   REQUIRE(bus->subscribe(subject, [&](Message& m) { got.push_back(m.data); }) != 0);
 
   auto end = std::chrono::steady_clock::now() + 15s;
-  while (std::chrono::steady_clock::now() < end &&
-         !(stage == 2 && got.size() >= size_t(kAfter))) {
+  while (std::chrono::steady_clock::now() < end && !(stage == 2 && got.size() >= size_t(kAfter))) {
     timeval tick{0, 20000};
     event_base_loopexit(base, &tick);
     event_base_dispatch(base);

@@ -33,6 +33,9 @@
 #   RATES [10,100 msgs/s; "none" or empty skips the fan-out runs]  DURATION [5 s per rate]
 #   DRAIN [5 s]  NICE [-10]
 #   OUT [a new /tmp/chatbench-XXXXXX]: results.jsonl, logs, table.txt, table.md
+#   TRACE [0]     1: every probe delivery and publish acknowledgement of each fan-out run
+#                 into trace.<system>.<n> ("D rate msg probe sent_us latency_us", "A rate
+#                 sent_us latency_us"; times from the run's first send)
 #   SYSCALLS [0]  1: count gatewayd's syscalls (perf stat) during each fan-out run and
 #                 divide by its deliveries (chat_gatewayd_deliveries_total), into syscalls.txt
 set -euo pipefail
@@ -224,6 +227,9 @@ stop_system() {
       for p in "${gw_extra[@]}"; do wait "$p" 2>/dev/null || true; done
       gw_extra=()
       if [ -n "$chatd_pid" ]; then
+        # Its metrics as the run left them (fan-out latency, queue, closes), for reading later.
+        metrics_n=$((${metrics_n:-0} + 1))
+        in_ns curl -sf http://127.0.0.1:8790/metrics >"$out/metrics.gatewayd.$metrics_n" 2>/dev/null || true
         kill -TERM "$chatd_pid" 2>/dev/null || true
         wait "$chatd_pid" 2>/dev/null || true
         chatd_pid=""
@@ -250,8 +256,13 @@ run() {  # run SYSTEM SCENARIO ARGS...
       -p "$(echo "$PIDS" | head -1)" 2>/dev/null &
     perf_pid=$!
   fi
+  local trace=()
+  if [ "${TRACE:-0}" = 1 ] && [ "$scenario" = fanout ]; then
+    trace_n=$((${trace_n:-0} + 1))
+    trace=(--dump "$out/trace.$sys.$trace_n")
+  fi
   in_ns timeout 900 nice -n "$NICE" "$gen" "${ARGS[@]}" --port "$PORT" --pid "$PIDS" \
-    --scenario "$scenario" "$@" 2>>"$out/fanout.log" | tee -a "$out/raw.txt" |
+    --scenario "$scenario" "${trace[@]}" "$@" 2>>"$out/fanout.log" | tee -a "$out/raw.txt" |
     sed -n 's/^RESULT //p' | tee -a "$results" | python3 "$here/bench/fanout/table.py" --progress || true
   if [ -n "$perf_pid" ]; then
     local d1

@@ -10,7 +10,9 @@
 //   fanout  one sender, --subscribers subscribers; for each of --rates (messages/s) send
 //           for --duration seconds, then drain; report deliveries/s achieved and p50/p99
 //           latency measured on --probes evenly spread subscribers (the send time, from
-//           CLOCK_MONOTONIC, travels in the payload as "bench:<phase>:<ns>:").
+//           CLOCK_MONOTONIC, travels in the payload as "bench:<phase>:<ns>:"); --dump FILE
+//           appends each probe delivery and publish acknowledgement with its times, to
+//           see where in a run the latency builds up.
 //   hold    (gatewayd, several generator processes; bench/scale/run.sh) connect
 //           --subscribers sessions, report them, touch --ready-file, then keep them alive
 //           for up to --duration seconds, recording the latency of EVERY session for each
@@ -85,6 +87,7 @@ void usage() {
                "  --per-src N  --max-inflight N  --retries N  --connect-timeout S  --size BYTES\n"
                "  --token T --channel C (gatewayd)  --room R  --tag T\n"
                "  --tokens-file F (gatewayd: one token per line, subscriber i uses line i %% n)\n"
+               "  fanout: --dump F (appends every probe delivery and publish ack, for timelines)\n"
                "  hold: --ready-file F --stop-file F --dump F --expect N\n");
 }
 
@@ -239,10 +242,26 @@ class Subscribers : public Events {
   std::vector<std::vector<uint32_t>> per_msg;
   std::vector<uint64_t> per_msg_sent, per_msg_last;
   std::map<std::string, long> reasons;
+  // fanout with --dump: every probe delivery (message number, probe, sent, received).
+  struct Traced {
+    size_t k;
+    uint32_t conn;
+    uint64_t sent_ns, recv_ns;
+  };
+  bool trace = false;
+  std::vector<Traced> traced;
 
   void ready(Conn&) override {
     ++ready_n;
     --setting_up;
+  }
+  // The k of "...:n<k>:" where `i` is at the ':' after the send time (0 if absent).
+  static size_t message_number(std::string_view p, size_t i) {
+    size_t k = 0;
+    if (i + 1 < p.size() && p[i + 1] == 'n')
+      for (i += 2; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i)
+        k = k * 10 + static_cast<size_t>(p[i] - '0');
+    return k;
   }
   void delivery(Conn& c, std::string_view p) override {
     size_t at = p.find("bench:");
@@ -256,10 +275,7 @@ class Subscribers : public Events {
     for (; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i)
       sent = sent * 10 + static_cast<uint64_t>(p[i] - '0');
     if (phase == 'h') {
-      size_t k = 0;
-      if (i + 1 < p.size() && p[i + 1] == 'n')
-        for (i += 2; i < p.size() && p[i] >= '0' && p[i] <= '9'; ++i)
-          k = k * 10 + static_cast<size_t>(p[i] - '0');
+      size_t k = message_number(p, i);
       if (k >= 100000) return;
       if (per_msg.size() <= k) {
         per_msg.resize(k + 1);
@@ -271,7 +287,10 @@ class Subscribers : public Events {
       per_msg_last[k] = now;
       return;
     }
-    if (sent && now > sent) latency_us.push_back(static_cast<uint32_t>((now - sent) / 1000));
+    if (sent && now > sent) {
+      latency_us.push_back(static_cast<uint32_t>((now - sent) / 1000));
+      if (trace) traced.push_back({message_number(p, i), c.id, sent, now});
+    }
   }
   void failed(Conn& c, const char* why) override {
     if (c.ready) {
@@ -297,12 +316,19 @@ class Senders : public Events {
   std::atomic<long> ok_n{0}, refused{0};
   std::map<std::string, long> reasons;
   std::vector<uint32_t> ack_us;  // sender thread only while it runs
+  bool trace = false;            // --dump: (sent, acknowledged) of every publish
+  std::vector<std::pair<uint64_t, uint64_t>> traced;
   void ready(Conn&) override { ++ready_n; }
   void delivery(Conn&, std::string_view) override {}
   void failed(Conn&, const char* why) override { ++reasons[why ? why : "?"]; }
   void acked(bool ok, uint64_t latency_ns) override {
     ++(ok ? ok_n : refused);
-    if (ok) ack_us.push_back(static_cast<uint32_t>(latency_ns / 1000));
+    if (!ok) return;
+    ack_us.push_back(static_cast<uint32_t>(latency_ns / 1000));
+    if (trace) {
+      uint64_t now = mono_ns();
+      traced.emplace_back(now - latency_ns, now);
+    }
   }
 };
 
@@ -573,6 +599,9 @@ class Bench {
     subs_.last_delivery_ns = 0;
     subs_.latency_us.clear();
     senders_.ack_us.clear();
+    subs_.trace = senders_.trace = !o_.dump_file.empty();
+    subs_.traced.clear();
+    senders_.traced.clear();
     long dropped0 = subs_.dropped;
     long acked0 = senders_.ok_n.load(), refused0 = senders_.refused.load();
     std::atomic<bool> done{false};
@@ -614,6 +643,7 @@ class Bench {
       keepalive();
     }
     double cpu = cpu_s(o_.pids) - cpu0, self = self_cpu_s() - self0;
+    if (!o_.dump_file.empty()) dump_trace(rate, first_ns);
     uint64_t span_end = subs_.last_delivery_ns ? subs_.last_delivery_ns : mono_ns();
     double span = static_cast<double>(span_end - first_ns) / 1e9;
     double dps = static_cast<double>(subs_.deliveries) / std::max(span, 1e-3);
@@ -648,6 +678,23 @@ class Bench {
     std::fflush(stdout);
     pump(1);
     return subs_.deliveries > 0 ? 0 : 1;
+  }
+
+  // fanout --dump: "D rate k probe sent_us latency_us" per probe delivery and "A rate
+  // sent_us latency_us" per acknowledged publish, times from the phase's first send.
+  void dump_trace(long rate, uint64_t t0) {
+    FILE* f = std::fopen(o_.dump_file.c_str(), "a");
+    if (!f) return;
+    auto rel = [t0](uint64_t t) {
+      return t > t0 ? static_cast<unsigned long long>((t - t0) / 1000) : 0ULL;
+    };
+    for (const auto& d : subs_.traced)
+      std::fprintf(f, "D %ld %zu %u %llu %llu\n", rate, d.k, d.conn, rel(d.sent_ns),
+                   static_cast<unsigned long long>((d.recv_ns - d.sent_ns) / 1000));
+    for (const auto& [sent, acked] : senders_.traced)
+      std::fprintf(f, "A %ld %llu %llu\n", rate, rel(sent),
+                   static_cast<unsigned long long>((acked - sent) / 1000));
+    std::fclose(f);
   }
 
   Options o_;

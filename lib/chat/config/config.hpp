@@ -64,7 +64,7 @@ struct Config {
   struct Gateway {
     std::string listen = "127.0.0.1:8790";  // REST, WebSocket, health, metrics
     std::string public_url;  // ws URL given to clients; empty = ws://<listen>/gateway
-    int threads = 0;         // event loops; 0 = one per core
+    int threads = 0;         // event loops; 0 = one per core but one (gatewayd main.cpp)
     int heartbeat_interval_ms = 41250;
     int resume_window_s = 180;
     int max_queue_bytes = 4 << 20;    // a session queuing more than this is closed

@@ -9,7 +9,7 @@
 //   chat.evt.guild.<guild>       Event t=PRESENCE_UPDATE, presences   presenced -> gatewayd
 //   chat.evt.presence.<user>     Event t=PRESENCE_UPDATE, presences   presenced -> gatewayd
 //
-// A "node" is one gateway event loop (gatewayd runs one per core): it has its own bus
+// A "node" is one gateway event loop (gatewayd runs gateway.threads of them): it has its own bus
 // connection, beats its own lease every presence.lease_timeout_ms / 3, and answers sync
 // requests for its own sessions. Node names are subject tokens ([A-Za-z0-9_-], no dots).
 //

@@ -25,6 +25,7 @@ struct GatewayMetrics {
   obs::Counter* slow_consumer_closes = nullptr;  // reason="queue_bytes"
   obs::Counter* resumes = nullptr;
   obs::Counter* resume_failures = nullptr;
+  obs::Counter* heartbeat_checks_deferred = nullptr;  // 4009 due, but client bytes unread
   obs::Histogram* fanout_seconds = nullptr;
   std::vector<std::pair<uint16_t, obs::Counter*>> closes;  // by close code
   obs::Counter* closes_other = nullptr;
@@ -76,6 +77,10 @@ struct GatewayMetrics {
                    "connections dropped for queuing too much output", "reason=\"queue_bytes\"");
     resumes = &r.counter("chat_gatewayd_resumes_total", "successful RESUMEs");
     resume_failures = &r.counter("chat_gatewayd_resume_failures_total", "refused RESUMEs");
+    heartbeat_checks_deferred =
+        &r.counter("chat_gatewayd_heartbeat_checks_deferred_total",
+                   "heartbeat timeouts not enforced yet because the client's bytes were still "
+                   "unread (the loop was behind)");
     fanout_seconds =
         &r.histogram("chat_gatewayd_fanout_seconds",
                      "per event and loop: from the loop taking the bus event to its last write",

@@ -573,6 +573,13 @@ size_t Session::cron(uint64_t now_ms) {
   }
   uint64_t limit = static_cast<uint64_t>(worker_.config().gateway.heartbeat_interval_ms) * 3 / 2;
   if (now_ms - last_beat_ms_ > limit) {
+    // Bytes from the client still in the kernel: the loop, not the client, is late (a
+    // heartbeat may be among them). Judge once they are read; a client that keeps
+    // sending without heartbeating meets the op rate limit (4008) instead.
+    if (conn_ && conn_->unread_bytes() > 0) {
+      worker_.metrics().heartbeat_checks_deferred->inc();
+      return conn_->outbound_bytes();
+    }
     close(4009, "session timed out");
     return 0;
   }

@@ -15,6 +15,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -101,6 +102,12 @@ size_t ServerConnection::outbound_bytes() const {
   size_t n = out_ ? evbuffer_get_length(out_) : 0;
   if (batch_slot_ != kNoSlot) n += batch_->pending_[batch_slot_].bytes;
   return n;
+}
+
+size_t ServerConnection::unread_bytes() const {
+  int n = 0;
+  if (dead_ || ioctl(fd_, FIONREAD, &n) != 0 || n < 0) return 0;
+  return static_cast<size_t>(n);
 }
 
 void ServerConnection::trim() {

@@ -87,6 +87,9 @@ class ServerConnection {
 
   // Bytes queued in the socket's output buffer, not yet written (slow-consumer checks).
   size_t outbound_bytes() const;
+  // Bytes the peer sent that the kernel holds and this loop has not read yet (FIONREAD;
+  // one syscall): nonzero when the loop is behind, e.g. a heartbeat waiting to be read.
+  size_t unread_bytes() const;
   // Frees the output buffer and the write event when nothing is queued (the owner calls
   // this now and then, e.g. from a periodic sweep, so idle connections hold neither).
   void trim();

@@ -45,19 +45,6 @@ Json members_chunk(uint64_t guild_id, Json members, uint32_t index, uint32_t cou
   return chunk;
 }
 
-// Runs `fn` on the worker's loop after `ms`; false when libevent refused.
-bool run_later(Worker& w, int ms, std::function<void()> fn) {
-  auto* heap = new std::function<void()>(std::move(fn));
-  timeval tv{0, ms * 1000};
-  auto call = [](evutil_socket_t, short, void* arg) {
-    std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()>*>(arg));
-    (*f)();
-  };
-  if (event_base_once(w.base(), -1, EV_TIMEOUT, call, heap, &tv) == 0) return true;
-  delete heap;
-  return false;
-}
-
 }  // namespace
 
 // One op 8 for every member (query "" with limit 0, or the first `limit`): chunks of up to
@@ -222,7 +209,7 @@ void Session::member_page_sent(const std::shared_ptr<MemberPaging>& p, bool last
   if (conn_ && conn_->outbound_bytes() > bound) {
     Worker* w = &worker_;
     uint64_t sid = id_;
-    bool later = run_later(worker_, 10, [w, sid, p] {
+    bool later = worker_.later(10, [w, sid, p] {
       Session* s = w->find(sid);
       if (s && s->state_ == State::ready)
         s->member_page_sent(p, false);

@@ -69,6 +69,12 @@ class ReplayBuffer {
       if (seq > after) fn(Entry{ring_[(head_ + i) & (cap_ - 1)], seq});
     }
   }
+  // The frame sent with `seq`, or null when it is not held (acknowledged, or pushed out
+  // by newer ones). Valid until the next push.
+  const FramePtr* at(uint32_t seq) const {
+    if (count_ == 0 || seq < first_seq_ || seq - first_seq_ >= count_) return nullptr;
+    return &ring_[(head_ + (seq - first_seq_)) & (cap_ - 1)];
+  }
   size_t size() const { return count_; }
   size_t capacity() const { return cap_; }  // ring slots allocated
 

@@ -148,6 +148,7 @@ void Session::dispatch(const FramePtr& frame, bool replayable) {
   else
     replay_.skip(s);
   if (!conn_ && !remote_worker_) return;  // detached: kept for RESUME
+  if (replay_next_) return;               // the replay still going will send it in order
   worker_.note_delivery();
   send_dispatch(frame, s);
 }
@@ -444,22 +445,77 @@ void Session::finish_resume(uint32_t seq) {
   worker_.presence().resumed(id_);
   last_beat_ms_ = worker_.now_ms();
   detached_ms_ = 0;
-  size_t replayed = 0;
-  replay_.for_each_after(seq, [&](const ReplayBuffer::Entry& e) {
-    if (state_ != State::ready) return;  // dropped as a slow consumer while replaying
-    send_dispatch(e.frame, e.seq);
-    ++replayed;
-  });
-  if (state_ != State::ready) return;
+  replay_from_ = seq;
+  replay_next_ = seq + 1;
+  // A continuation still pending from an earlier link may fire later: it just goes on
+  // with this replay. One that will never come (a proxy gone) must not hold this one up.
+  replay_waiting_ = false;
+  continue_replay();
+}
+
+void Session::continue_replay() {
+  replay_waiting_ = false;
+  if (!replay_next_) return;
+  if (state_ != State::ready) {  // dropped meanwhile: a new RESUME starts its own replay
+    replay_next_ = 0;
+    return;
+  }
+  size_t window = replay_window(worker_.config());
+  size_t forwarded = 0;  // to a proxy on another loop, this call
+  while (replay_next_ <= seq_) {
+    if (conn_ ? conn_->outbound_bytes() > window : forwarded > window)
+      return wait_for_replay_window();
+    const FramePtr* frame = replay_.at(replay_next_);
+    if (!frame) {
+      // Pushed out of the ring by newer dispatches while the client was slow to read:
+      // what is missing cannot be sent in order any more.
+      replay_next_ = 0;
+      log::warn("ws", "replay overrun", {{"session", hex_id(id_)}, {"user", user_id_}});
+      return close(4000, "resume backlog lost");
+    }
+    FramePtr keep = *frame;  // send_dispatch may close the session; the ring may change
+    forwarded += keep->tail.size();
+    send_dispatch(keep, replay_next_++);
+    if (state_ != State::ready) {  // dropped as a slow consumer while replaying
+      replay_next_ = 0;
+      return;
+    }
+  }
+  uint32_t replayed = replay_next_ - 1 - replay_from_;
+  replay_next_ = 0;
   dispatch(make_dispatch("RESUMED", "{}"));
   worker_.metrics().resumes->inc();
   log::info("ws", "resumed",
             {{"session", hex_id(id_)},
              {"user", user_id_},
-             {"from_seq", seq},
+             {"from_seq", replay_from_},
              {"replayed", replayed},
              {"remote", remote_worker_ ? 1 : 0}});
   if (state_ == State::ready) resume_member_paging();
+}
+
+void Session::wait_for_replay_window() {
+  if (replay_waiting_) return;
+  Worker* w = &worker_;
+  uint64_t sid = id_;
+  auto go_on = [w, sid] {
+    if (Session* s = w->find(sid)) s->continue_replay();
+  };
+  if (conn_) {
+    // Bytes still in this turn's batch: look again after the flush; bytes the socket
+    // refused: give the client time to read.
+    replay_waiting_ = worker_.later(conn_->write_armed() ? 10 : 0, go_on);
+  } else if (remote_worker_) {
+    // Asked behind the frames already posted to the proxy's loop.
+    Worker* pw = remote_worker_;
+    uint64_t pid = remote_id_;
+    pw->post([pw, pid, w, sid] { pw->proxy_drained(pid, w, sid); });
+    replay_waiting_ = true;
+  }
+  if (!replay_waiting_) {  // no timer: cannot pace, so end the link (resumable)
+    replay_next_ = 0;
+    close(4000, "cannot pace replay", true);
+  }
 }
 
 // ---- endings -----------------------------------------------------------------------

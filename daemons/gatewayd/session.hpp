@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "chat/config/config.hpp"
 #include "chat/proto/ops.hpp"
 #include "chat/ws/server_connection.hpp"
 #include "chat/ws/zlib_stream.hpp"
@@ -91,6 +92,16 @@ class Session {
   // Adopts `other`'s connection (a local RESUME): other is left without one.
   void take_connection(Session& other);
 
+  // A RESUME's replay goes out in windows of this many bytes, each once the client has
+  // taken most of the one before: a long backlog (op 8 chunks are ~430 KB each) never
+  // trips the slow-consumer bound that a burst of all of it would.
+  static size_t replay_window(const Config& c) {
+    return static_cast<size_t>(c.gateway.max_queue_bytes) / 4;
+  }
+  // Sends the next window of the replay, or ends it (RESUMED); runs again when the
+  // connection (or the proxy's, on another loop) has drained.
+  void continue_replay();
+
  private:
   void write(std::string_view text);
   void write_local(std::string_view text);
@@ -109,6 +120,8 @@ class Session {
   void on_guilds_ready(const proto::GuildReply& reply,
                        std::unordered_map<uint64_t, nlohmann::json>& presences);
   void finish_resume(uint32_t seq);
+  // Waits for the connection to drain, then continue_replay().
+  void wait_for_replay_window();
   void end();
   void detach_link();
   void send_invalid_session(bool resumable);
@@ -135,6 +148,11 @@ class Session {
   bool user_bot_ = false;
   std::vector<uint64_t> guilds_;
   ReplayBuffer replay_;
+  // A RESUME's replay in progress: the next sequence number to send (0: none). Meanwhile
+  // new dispatches only go into the replay buffer, so the client sees them in order.
+  uint32_t replay_next_ = 0;
+  uint32_t replay_from_ = 0;     // the client's seq in RESUME
+  bool replay_waiting_ = false;  // a continuation is scheduled
 
   // ---- op 8 for a whole guild: GUILD_MEMBERS_CHUNKs paged from guildd's member.list,
   // one page in flight (member_chunks.cpp) ----

@@ -5,6 +5,7 @@
 #include "worker.hpp"
 
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 
 #include <chrono>
 #include <random>
@@ -110,6 +111,18 @@ void Worker::post(std::function<void()> fn) {
     posted_.push_back(std::move(fn));
   }
   event_active(wake_, EV_READ, 0);
+}
+
+bool Worker::later(int ms, std::function<void()> fn) {
+  auto* heap = new std::function<void()>(std::move(fn));
+  timeval tv{ms / 1000, (ms % 1000) * 1000};
+  auto call = [](evutil_socket_t, short, void* arg) {
+    std::unique_ptr<std::function<void()>> f(static_cast<std::function<void()>*>(arg));
+    (*f)();
+  };
+  if (event_base_once(base_, -1, EV_TIMEOUT, call, heap, &tv) == 0) return true;
+  delete heap;
+  return false;
 }
 
 void Worker::run_posted() {
@@ -293,6 +306,20 @@ void Worker::proxy_send(uint64_t proxy_id, std::string text) {
 void Worker::proxy_close(uint64_t proxy_id, uint16_t code) {
   Session* p = find(proxy_id);
   if (p && p->state() == Session::State::proxy) p->close(code, "closed by owner");
+}
+
+void Worker::proxy_drained(uint64_t proxy_id, Worker* owner, uint64_t owner_sid) {
+  Session* p = find(proxy_id);
+  if (!p || p->state() != Session::State::proxy) return;  // gone: the owner hears of it
+  ws::ServerConnection* c = p->conn();
+  if (c && c->outbound_bytes() > Session::replay_window(config())) {
+    if (later(c->write_armed() ? 10 : 0,
+              [this, proxy_id, owner, owner_sid] { proxy_drained(proxy_id, owner, owner_sid); }))
+      return;
+  }
+  owner->post([owner, owner_sid] {
+    if (Session* s = owner->find(owner_sid)) s->continue_replay();
+  });
 }
 
 void Worker::proxy_refused(uint64_t proxy_id) {

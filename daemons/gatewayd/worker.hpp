@@ -69,6 +69,9 @@ class Worker : public ws::ServerConnection::Listener {
   void join();
   // Thread-safe: runs `fn` on this loop.
   void post(std::function<void()> fn);
+  // Loop thread: runs `fn` on this loop in `ms` milliseconds (0: after this turn's
+  // writes). False if the timer could not be set (fn is then dropped).
+  bool later(int ms, std::function<void()> fn);
   // Thread-safe: RECONNECT every session, close them, stop accepting, exit the loop once
   // empty or at the deadline.
   void begin_drain(int deadline_ms);
@@ -112,6 +115,9 @@ class Worker : public ws::ServerConnection::Listener {
   void proxy_send(uint64_t proxy_id, std::string text);
   void proxy_close(uint64_t proxy_id, uint16_t code);
   void proxy_refused(uint64_t proxy_id);
+  // A RESUME's replay through proxy `proxy_id` (on this loop) waits for the proxy's
+  // connection to take what was forwarded; then session `owner_sid` on `owner` goes on.
+  void proxy_drained(uint64_t proxy_id, Worker* owner, uint64_t owner_sid);
 
  private:
   void on_message(ws::ServerConnection& conn, ws::Opcode opcode, std::string_view payload) override;

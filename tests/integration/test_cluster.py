@@ -142,17 +142,6 @@ def node_config(tmp, name, nats_url, programs, shard_range=None, worker=None):
     return chattest.write_config(d, extra)
 
 
-def metric(port, name):
-    """Sum of a counter's series on a daemon's /metrics."""
-    status, body = chattest.http_get("127.0.0.1", port, "/metrics")
-    check(status == 200, "metrics on %d" % port)
-    total = 0.0
-    for line in body.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 # ---------------------------------------------------------------------------------------
 # A client that fails over between gateway nodes
 
@@ -388,7 +377,7 @@ def run(tmp, nats):
         bob, chans = make_world(p1, p2, admin)
         chattest.log("channels %s (shards %s)" % (chans, [shard_of(c) for c in chans]))
         for port, name in ((cfg1.ports["guild"], "node 1"), (cfg2.ports["guild"], "node 2")):
-            check(metric(port, "chat_guildd_dir_changes_applied_total") > 0,
+            check(chattest.metric(port, "chat_guildd_dir_changes_applied_total") > 0,
                   "%s's guildd applied directory changes of the other" % name)
 
         # 2. A client on each node; messages through both nodes to both channels.
@@ -459,7 +448,7 @@ def run(tmp, nats):
             check(not missing, "acknowledged but not in history of %s: %s" % (c, missing))
         check(sum(len(v) for v in sender.acked.values()) == 3 * PER_PHASE, "every send acked")
         for port, name in ((cfg1.ports["store"], "node 1"), (cfg2.ports["store"], "node 2")):
-            check(metric(port, "chat_stored_writes_total") > 0, "%s's stored took writes" % name)
+            check(chattest.metric(port, "chat_stored_writes_total") > 0, "%s's stored took writes" % name)
 
         node1.stop()
         node2.stop()

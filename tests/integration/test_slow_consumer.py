@@ -198,14 +198,6 @@ class Flood:
             conn.close()
 
 
-def metric(port, name, labels):
-    status, body = chattest.http_get("127.0.0.1", port, "/metrics")
-    if status != 200:
-        raise chattest.ChatTestError("gateway /metrics %s" % status)
-    m = re.search(r"^%s\{%s\} ([0-9.e+]+)$" % (re.escape(name), re.escape(labels)), body, re.M)
-    return float(m.group(1)) if m else 0.0
-
-
 def rss_slack_kib():
     """RSS growth a sanitizer build adds by itself. ASan keeps freed memory in its
     quarantine (quarantine_size_mb, 256 MiB unless ASAN_OPTIONS says otherwise), so what
@@ -269,8 +261,8 @@ def main():
             rss_before = rss_kib(gw_pid)
             closes_label = 'reason="slow_consumer"'
             queue_label = 'reason="queue_bytes"'
-            base_slow = metric(gw, "chat_gatewayd_slow_consumer_closes_total", queue_label)
-            base_close = metric(gw, "chat_gatewayd_closes_total", closes_label)
+            base_slow = chattest.metric(gw, "chat_gatewayd_slow_consumer_closes_total", queue_label)
+            base_close = chattest.metric(gw, "chat_gatewayd_closes_total", closes_label)
 
             # Posters on POSTERS keep-alive connections share a budget; once the close is
             # seen the budget is cut to AFTER_CLOSE more messages.
@@ -281,7 +273,7 @@ def main():
                 t.start()
             closed_at = None
             while time.monotonic() - t0 < 60 and any(t.is_alive() for t in posters):
-                if metric(gw, "chat_gatewayd_slow_consumer_closes_total",
+                if chattest.metric(gw, "chat_gatewayd_slow_consumer_closes_total",
                           queue_label) > base_slow:
                     closed_at = flood.count()
                     flood.limit(AFTER_CLOSE)
@@ -316,9 +308,9 @@ def main():
             check(seen < len(posted),
                   "slow client got %d of %d messages before it" % (seen, len(posted)))
 
-            check(metric(gw, "chat_gatewayd_slow_consumer_closes_total", queue_label)
+            check(chattest.metric(gw, "chat_gatewayd_slow_consumer_closes_total", queue_label)
                   == base_slow + 1, "slow_consumer_closes_total{queue_bytes} counted one close")
-            check(metric(gw, "chat_gatewayd_closes_total", closes_label) == base_close + 1,
+            check(chattest.metric(gw, "chat_gatewayd_closes_total", closes_label) == base_close + 1,
                   "closes_total{slow_consumer} counted one close")
 
             want = sorted(posted)

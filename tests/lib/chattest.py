@@ -263,6 +263,23 @@ def http_get(host, port, path, timeout=2.0):
         conn.close()
 
 
+def metric(port, name, labels=None, host="127.0.0.1"):
+    """A value from a daemon's /metrics: the series name{labels} when labels is given
+    (e.g. 'reason="queue_bytes"'; 0.0 when absent), else the sum of all of name's series."""
+    status, body = http_get(host, port, "/metrics")
+    if status != 200:
+        raise ChatTestError("/metrics on %d: %s" % (port, status))
+    total = 0.0
+    for line in body.splitlines():
+        key, _, value = line.rpartition(" ")
+        if labels is not None:
+            if key == "%s{%s}" % (name, labels):
+                return float(value)
+        elif key == name or key.startswith(name + "{"):
+            total += float(value)
+    return total
+
+
 def control_request(socket_path, command, timeout=5.0):
     """Sends one command line to chatd's control socket; returns the answer's lines."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

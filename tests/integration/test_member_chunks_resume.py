@@ -83,7 +83,8 @@ def start_request(s, big, nonce):
 
 def drops(port):
     """gatewayd's count of sessions whose connection dropped (close 1006)."""
-    status, body = chattest.http_get("127.0.0.1", port, "/metrics")
+    # The loop may be building a ~430 KB chunk (seconds under ASan): wait for it.
+    status, body = chattest.http_get("127.0.0.1", port, "/metrics", timeout=30)
     check(status == 200, "gateway /metrics: %s" % status)
     m = re.search(r'^chat_gatewayd_closes_total\{reason="dropped"\} ([0-9.e+]+)$', body, re.M)
     return float(m.group(1)) if m else 0.0

@@ -38,7 +38,10 @@ class Session(Gateway):
     """A Gateway that heartbeats while it waits, and can read until a predicate holds."""
 
     def __init__(self, port):
-        super().__init__(port, timeout=1)
+        # The handshake may wait behind a busy loop (seconds under a sanitizer); reads
+        # then poll once a second so that heartbeats go out while waiting.
+        super().__init__(port, timeout=10)
+        self.ws.settimeout(1)
         self.last_beat = time.monotonic()
 
     def beat_if_due(self):

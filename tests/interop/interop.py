@@ -15,7 +15,6 @@ waits for a condition with a deadline (wait_until); nothing sleeps and hopes.
 import asyncio
 import fcntl
 import hashlib
-import http.client
 import json
 import os
 import shutil
@@ -77,23 +76,7 @@ async def wait_until(pred, timeout, what, interval=0.02):
 # The daemon set and its cast
 
 
-def rest(port, method, path, token=None, body=None):
-    """(status, parsed JSON or None, headers) of one REST call to /api/v10."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        h = {}
-        if token is not None:
-            h["Authorization"] = "Bot " + token
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        conn.request(method, "/api/v10" + path, body=data, headers=h)
-        resp = conn.getresponse()
-        text = resp.read()
-        return resp.status, (json.loads(text) if text else None), resp.headers
-    finally:
-        conn.close()
+rest = chattest.rest  # (status, JSON, headers)
 
 
 class User:

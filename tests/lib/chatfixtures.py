@@ -9,29 +9,13 @@ chattest.ChatTestError naming what failed.
     gid = chatfixtures.new_guild(port, admin_token, "g", [alice])
 """
 
-import http.client
-import json
-
 import chattest
 
 
 def api(port, method, path, token=None, body=None):
     """(status, parsed JSON or None) of one call to /api/v10<path> on 127.0.0.1:port."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        headers = {}
-        if token is not None:
-            headers["Authorization"] = "Bot " + token
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        conn.request(method, "/api/v10" + path, body=data, headers=headers)
-        resp = conn.getresponse()
-        text = resp.read()
-        return resp.status, (json.loads(text) if text else None)
-    finally:
-        conn.close()
+    status, parsed, _ = chattest.rest(port, method, path, token, body)
+    return status, parsed
 
 
 def _check(cond, what):

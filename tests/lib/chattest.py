@@ -263,6 +263,27 @@ def http_get(host, port, path, timeout=2.0):
         conn.close()
 
 
+def rest(port, method, path, token=None, body=None, raw=None, headers=None, host="127.0.0.1"):
+    """(status, parsed JSON or None, response headers) of one call to gatewayd's REST API,
+    /api/v10<path>: `token` as "Bot <token>", `body` sent as JSON (or `raw` bytes)."""
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    try:
+        h = dict(headers or {})
+        if token is not None:
+            h["Authorization"] = "Bot " + token
+        data = raw
+        if body is not None:
+            data = json.dumps(body).encode()
+        if data is not None:
+            h["Content-Type"] = "application/json"
+        conn.request(method, "/api/v10" + path, body=data, headers=h)
+        resp = conn.getresponse()
+        text = resp.read()
+        return resp.status, (json.loads(text) if text else None), resp.headers
+    finally:
+        conn.close()
+
+
 def metric(port, name, labels=None, host="127.0.0.1"):
     """A value from a daemon's /metrics: the series name{labels} when labels is given
     (e.g. 'reason="queue_bytes"'; 0.0 when absent), else the sum of all of name's series."""

@@ -19,11 +19,6 @@ namespace chat::gateway {
 class ReplayBuffer {
  public:
   static constexpr uint32_t kCapacity = 1024;  // a power of two
-  struct Entry {
-    const FramePtr& frame;
-    uint32_t seq;
-  };
-
   // Keeps `frame`, sent with sequence number `seq`: the one after the newest held (or any
   // when empty). A gap drops what is held (nothing before it could be replayed in order).
   void push(FramePtr frame, uint32_t seq) {
@@ -61,14 +56,6 @@ class ReplayBuffer {
   // it lacks was dropped, and it does not claim more than was sent (`last` is the
   // session's latest sequence number).
   bool covers(uint32_t after, uint32_t last) const { return after >= floor_ && after <= last; }
-  // Calls fn(entry) for every entry with seq > after, in order.
-  template <typename Fn>
-  void for_each_after(uint32_t after, Fn&& fn) const {
-    for (uint32_t i = 0; i < count_; ++i) {
-      uint32_t seq = first_seq_ + i;
-      if (seq > after) fn(Entry{ring_[(head_ + i) & (cap_ - 1)], seq});
-    }
-  }
   // The frame sent with `seq`, or null when it is not held (acknowledged, or pushed out
   // by newer ones). Valid until the next push.
   const FramePtr* at(uint32_t seq) const {
